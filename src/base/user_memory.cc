@@ -1,0 +1,150 @@
+// Unsafe code lives here: raw copies from client addresses and the SIGSEGV/SIGBUS recovery handler.
+//
+// Why _setjmp/_longjmp and SA_NODEFER: the handler is installed with an empty sa_mask and SA_NODEFER,
+// so delivering the fault does not change the thread's signal mask; jumping out of the handler with
+// _longjmp (which does not restore a mask) therefore leaves the mask exactly as it was. That keeps the
+// fast path free of sigprocmask system calls: a good pointer costs one _setjmp and a memcpy.
+#include "base/user_memory.h"
+
+#include <setjmp.h>
+#include <string.h>
+
+#include <atomic>
+#include <cerrno>
+#include <mutex>
+
+namespace vkfd {
+namespace {
+
+struct Recovery {
+  jmp_buf env;
+  volatile bool armed = false;
+};
+
+thread_local Recovery t_recovery;
+
+// The program's handlers, consulted when a fault is not ours. Written under g_chain_mu, read in the
+// signal handler: each slot is replaced whole, and a sigaction struct is copied before use.
+std::mutex g_chain_mu;
+struct sigaction g_chained[2];  // [0] SIGSEGV, [1] SIGBUS
+std::once_flag g_install_once;
+
+int Slot(int sig) { return sig == SIGSEGV ? 0 : 1; }
+
+void ForwardFault(int sig, siginfo_t* info, void* ucontext) {
+  struct sigaction chained = g_chained[Slot(sig)];
+  if (chained.sa_flags & SA_SIGINFO) {
+    if (chained.sa_sigaction != nullptr) {
+      chained.sa_sigaction(sig, info, ucontext);
+      return;
+    }
+  } else if (chained.sa_handler != SIG_DFL && chained.sa_handler != SIG_IGN &&
+             chained.sa_handler != nullptr) {
+    chained.sa_handler(sig);
+    return;
+  }
+  // Default action: restore it and return; the faulting instruction runs again and the kernel
+  // applies the default disposition (core dump), as if vkfd had never been there.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  sigaction(sig, &dfl, nullptr);
+  if (info != nullptr && info->si_code <= 0) raise(sig);  // a sent signal, not a fault: resend
+}
+
+void FaultHandler(int sig, siginfo_t* info, void* ucontext) {
+  Recovery& r = t_recovery;
+  if (r.armed) {
+    r.armed = false;
+    _longjmp(r.env, 1);
+  }
+  ForwardFault(sig, info, ucontext);
+}
+
+void InstallOnce() {
+  struct sigaction sa {};
+  sa.sa_sigaction = FaultHandler;
+  sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  std::lock_guard<std::mutex> lock(g_chain_mu);
+  sigaction(SIGSEGV, &sa, &g_chained[0]);
+  sigaction(SIGBUS, &sa, &g_chained[1]);
+  // Never chain to ourselves (a second copy of this library, or re-installation).
+  for (auto& c : g_chained) {
+    if ((c.sa_flags & SA_SIGINFO) && c.sa_sigaction == FaultHandler) {
+      c = {};
+      c.sa_handler = SIG_DFL;
+    }
+  }
+}
+
+// noinline keeps the jmp_buf's frame separate from the caller's locals, which _longjmp may clobber.
+// The copy is a volatile word loop, not memcpy: sanitizer runtimes intercept memcpy and would report a
+// wild pointer themselves instead of letting the fault reach the recovery point.
+using UnalignedWord = uint64_t __attribute__((aligned(1), may_alias));
+
+__attribute__((noinline, no_sanitize("address", "thread", "undefined"))) bool GuardedCopy(
+    void* dst, const void* src, size_t n) {
+  Recovery& r = t_recovery;
+  if (_setjmp(r.env) != 0) return false;
+  r.armed = true;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  auto* d = static_cast<volatile unsigned char*>(dst);
+  auto* s = static_cast<const volatile unsigned char*>(src);
+  while (n >= 8) {
+    *reinterpret_cast<volatile UnalignedWord*>(d) = *reinterpret_cast<const volatile UnalignedWord*>(s);
+    d += 8;
+    s += 8;
+    n -= 8;
+  }
+  while (n > 0) {
+    *d++ = *s++;
+    --n;
+  }
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  r.armed = false;
+  return true;
+}
+
+// The kernel rejects addresses outside the user half before touching them (access_ok).
+constexpr uint64_t kUserTop = 0x00007ffffffff000ull;
+
+bool RangeOk(uint64_t addr, size_t n) {
+  if (n == 0) return true;
+  if (addr + n < addr) return false;
+  return addr + n <= kUserTop;
+}
+
+}  // namespace
+
+void InstallFaultRecovery() { std::call_once(g_install_once, InstallOnce); }
+
+Status CopyFromUser(void* dst, uint64_t user_src, size_t n) {
+  if (n == 0) return Status::Ok();
+  if (!RangeOk(user_src, n)) return Status(Code::kFault);
+  InstallFaultRecovery();
+  if (!GuardedCopy(dst, reinterpret_cast<const void*>(user_src), n)) return Status(Code::kFault);
+  return Status::Ok();
+}
+
+Status CopyToUser(uint64_t user_dst, const void* src, size_t n) {
+  if (n == 0) return Status::Ok();
+  if (!RangeOk(user_dst, n)) return Status(Code::kFault);
+  InstallFaultRecovery();
+  if (!GuardedCopy(reinterpret_cast<void*>(user_dst), src, n)) return Status(Code::kFault);
+  return Status::Ok();
+}
+
+int SetChainedHandler(int sig, const struct sigaction* act, struct sigaction* old) {
+  if (sig != SIGSEGV && sig != SIGBUS) {
+    errno = EINVAL;
+    return -1;
+  }
+  InstallFaultRecovery();
+  std::lock_guard<std::mutex> lock(g_chain_mu);
+  if (old != nullptr) *old = g_chained[Slot(sig)];
+  if (act != nullptr) g_chained[Slot(sig)] = *act;
+  return 0;
+}
+
+}  // namespace vkfd

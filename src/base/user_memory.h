@@ -1,0 +1,46 @@
+// UserMemory: the only way vkfd reads or writes memory that a client passed by address.
+//
+// A bad user address (unmapped, PROT_NONE, beyond a memfd's end, non-canonical) gives Code::kFault,
+// never a crash. The fast path is a plain memcpy under a thread-local recovery point: a SIGSEGV or
+// SIGBUS raised while a copy is in flight jumps back and reports kFault; any other SIGSEGV/SIGBUS is
+// passed to the handler the program installed (chained), or to the default action.
+//
+// Life cycle: the recovery handler is installed the first time a copy runs (or by InstallFaultRecovery).
+// When vkfd runs as an LD_PRELOAD interposer, the shim routes the program's own sigaction() calls for
+// SIGSEGV/SIGBUS to SetChainedHandler so the program's handlers keep working behind ours.
+#pragma once
+
+#include <signal.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "base/status.h"
+
+namespace vkfd {
+
+// Installs the SIGSEGV/SIGBUS recovery handler once per process. Safe to call repeatedly.
+void InstallFaultRecovery();
+
+// Copies n bytes from the client's address `user_src` into `dst`. kFault if any byte is unreadable.
+[[nodiscard]] Status CopyFromUser(void* dst, uint64_t user_src, size_t n);
+// Copies n bytes from `src` to the client's address `user_dst`. kFault if any byte is unwritable;
+// bytes before the fault may have been written, as with the kernel's copy_to_user.
+[[nodiscard]] Status CopyToUser(uint64_t user_dst, const void* src, size_t n);
+
+// Typed helpers for one object.
+template <typename T>
+[[nodiscard]] Status CopyFromUser(T* dst, uint64_t user_src) {
+  return CopyFromUser(static_cast<void*>(dst), user_src, sizeof(T));
+}
+template <typename T>
+[[nodiscard]] Status CopyToUser(uint64_t user_dst, const T& src) {
+  return CopyToUser(user_dst, static_cast<const void*>(&src), sizeof(T));
+}
+
+// Records the program's handler for SIGSEGV or SIGBUS, to be called for faults that are not ours.
+// Semantics of sigaction(2): `act` may be null (query), `old` receives the previous chained handler.
+// Returns 0, or -1 with errno EINVAL for other signals.
+int SetChainedHandler(int sig, const struct sigaction* act, struct sigaction* old);
+
+}  // namespace vkfd

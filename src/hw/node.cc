@@ -1,0 +1,62 @@
+#include "hw/node.h"
+
+#include <map>
+
+namespace vkfd::hw {
+
+Result<std::unique_ptr<Node>> Node::Create(Topology topology) {
+  std::unique_ptr<Node> node(new Node(std::move(topology)));
+  std::map<uint32_t, uint64_t> hive_slots;
+  const Topology& topo = node->topology_;
+  for (size_t i = 0; i < topo.gpus.size(); ++i) {
+    const GpuSpec& spec = topo.gpus[i];
+    auto gpu = std::make_unique<Gpu>();
+    gpu->index = static_cast<uint32_t>(i);
+    gpu->spec = &spec;
+    if (spec.hive_id != 0) gpu->vram_base = (hive_slots[spec.hive_id]++) * kHiveSegment;
+    auto memory = GpuMemory::Create("vkfd-" + spec.name, spec.vram_bytes, topo.cpu.memory_bytes);
+    if (!memory.ok()) return memory.code();
+    gpu->memory = std::move(memory.value());
+    gpu->page_tables = std::make_unique<PageTablePool>(gpu->memory.get(), gpu->vram_base);
+    gpu->dma = std::make_unique<DmaEngine>(spec.name + "-sdma", spec.dma);
+    VKFD_RETURN_IF_ERROR(node->bus_.MapFixed(SystemBus::GttWindow(gpu->index), topo.cpu.memory_bytes,
+                                             gpu->memory->HostPtr(GpuMemory::kGttBase)));
+    if (spec.large_bar()) {
+      VKFD_RETURN_IF_ERROR(node->bus_.MapFixed(SystemBus::BarWindow(gpu->index), spec.vram_bytes,
+                                               gpu->memory->HostPtr(0)));
+    }
+    node->gpus_.push_back(std::move(gpu));
+  }
+  return node;
+}
+
+Node::~Node() {
+  // Engines first: their threads may still be running jobs that touch page-table memory.
+  for (auto& gpu : gpus_) gpu->dma.reset();
+  for (auto& gpu : gpus_) gpu->page_tables.reset();
+}
+
+Route Node::RouteTo(size_t from, size_t owner, uint64_t offset) const {
+  const Gpu& target = *gpus_[owner];
+  if (!target.memory->IsVram(offset)) {
+    return Route{SystemBus::GttWindow(target.index) + (offset - GpuMemory::kGttBase), true};
+  }
+  if (from == owner || topology_.SameHive(from, owner)) {
+    return Route{target.vram_base + offset, false};
+  }
+  return Route{SystemBus::BarWindow(target.index) + offset, true};
+}
+
+uint8_t* Node::Resolve(size_t gpu_index, uint64_t addr, bool system) const {
+  if (system) return bus_.Translate(addr);
+  for (size_t i = 0; i < gpus_.size(); ++i) {
+    if (i != gpu_index && !topology_.SameHive(gpu_index, i)) continue;
+    const Gpu& g = *gpus_[i];
+    if (addr >= g.vram_base && addr - g.vram_base < g.spec->vram_bytes) {
+      return g.memory->HostPtr(addr - g.vram_base);
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace vkfd::hw

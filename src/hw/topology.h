@@ -1,0 +1,127 @@
+// Topology: the declarative description of an emulated node — one CPU node and N GPU nodes, their
+// memory, caches, XGMI hives and PCIe peer access, plus the DMA timing model.
+//
+// A Topology is a plain value: parsed from TOML (a file or a built-in preset), validated once, then
+// only read. Everything that ROCm reads from sysfs is derived from it (shim/ generates the tree), and
+// hw::Node builds the emulated GPUs from it. Validation rejects anything the real driver could never
+// report (duplicate gpu_id, render minor outside 128..255, VRAM not a multiple of 2 MiB, a hive with one
+// member, ...), with one clear message naming the file, the GPU and the key.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace vkfd::hw {
+
+// A cache as KFD reports it in nodes/N/caches/C/properties.
+struct CacheSpec {
+  uint32_t level = 1;
+  uint32_t size_kb = 16;
+  uint32_t line_size = 64;
+  uint32_t lines_per_tag = 1;
+  uint32_t association = 16;
+  uint32_t latency = 0;
+  uint32_t type = 9;  // HSA_CACHE_TYPE_DATA | HSA_CACHE_TYPE_HSACU (ROCr needs one of these)
+  uint32_t processor_id_low = 0;  // filled by validation for GPU nodes when zero
+
+  bool operator==(const CacheSpec&) const = default;
+};
+
+// Cost of page-table updates on one GPU's DMA engine. Zero means "as fast as the host can".
+struct DmaTiming {
+  uint64_t job_latency_ns = 0;  // fixed cost per job
+  uint64_t pte_cost_ns = 0;     // additional cost per PTE written
+  bool enabled() const { return job_latency_ns != 0 || pte_cost_ns != 0; }
+
+  bool operator==(const DmaTiming&) const = default;
+};
+
+struct GpuSpec {
+  std::string name;       // "gpu0": for messages and the inspection view
+  std::string model;      // "mi210", "mi250x": picks the default properties below
+  uint32_t gpu_id = 0;    // KFD gpu_id: non-zero, unique, < 0x10000 (mmap offsets carry 16 bits)
+  uint32_t drm_render_minor = 128;  // 128..255, unique
+  uint64_t vram_bytes = 0;          // multiple of 2 MiB
+  uint64_t visible_vram_bytes = 0;  // CPU-visible part; == vram_bytes means large BAR
+  uint32_t hive_id = 0;             // XGMI hive, 0 = none
+  uint32_t location_id = 0;         // PCI BDF as KFD reports it
+  uint32_t domain = 0;
+  DmaTiming dma;
+  // Numeric node properties in the order KFD prints them (sysfs nodes/N/properties), including
+  // gfx_target_version, simd_count, device_id, ... Keys are unique. Overridable from TOML.
+  std::vector<std::pair<std::string, uint64_t>> properties;
+  std::vector<CacheSpec> caches;
+  // Memory bank: width and clock as nodes/N/mem_banks/0/properties reports them.
+  uint32_t mem_width = 4096;
+  uint32_t mem_clk_max = 1600;
+
+  bool large_bar() const { return visible_vram_bytes == vram_bytes; }
+  // Value of a numeric property, if present.
+  std::optional<uint64_t> property(std::string_view key) const;
+
+  bool operator==(const GpuSpec&) const = default;
+};
+
+struct CpuSpec {
+  uint32_t cores = 16;
+  uint64_t memory_bytes = 64ull << 30;  // the emulated system memory (heap_type 0 bank)
+  uint32_t vendor_id = 0;
+  std::vector<std::pair<std::string, uint64_t>> properties;
+  std::vector<CacheSpec> caches;
+
+  bool operator==(const CpuSpec&) const = default;
+};
+
+struct Topology {
+  std::string name;
+  std::string description;
+  CpuSpec cpu;
+  std::vector<GpuSpec> gpus;
+  // GPUs not in a common hive may reach each other's VRAM over PCIe when this is set and the
+  // target's VRAM is fully CPU-visible (large BAR), as amdgpu's peer checks require.
+  bool pcie_peer_access = true;
+
+  // True if GPU `from` (index) may map VRAM of GPU `to` (index). Always true for from == to.
+  bool PeerAccessible(size_t from, size_t to) const;
+  bool SameHive(size_t a, size_t b) const;
+  // Index of the GPU with this gpu_id, or -1.
+  int IndexOfGpuId(uint32_t gpu_id) const;
+
+  bool operator==(const Topology&) const = default;
+};
+
+// Parsing and validation. On failure the functions return nullopt and set *error to one line:
+// "<source>: <path>: <what is wrong>" — e.g. "x.toml: gpu[2].vram: must be a multiple of 2 MiB".
+// The schema is described at the top of topology.cc and in docs/topology.md.
+std::optional<Topology> ParseTopology(std::string_view toml_text, std::string_view source_name,
+                                      std::string* error);
+std::optional<Topology> LoadTopologyFile(const std::string& path, std::string* error);
+// A built-in preset by name (mi210x2, mi210x4, mi250x8, small-bar, ...).
+std::optional<Topology> LoadPreset(std::string_view name, std::string* error);
+// A preset name or a path to a TOML file.
+std::optional<Topology> LoadTopology(std::string_view preset_or_path, std::string* error);
+std::vector<std::string> PresetNames();
+// The TOML text of a preset (for `vkfd topology show`), or empty.
+std::string_view PresetText(std::string_view name);
+// `--gpus N`: N MI210-like GPUs with 64 GiB VRAM each, large BAR, PCIe peer access. 1 <= n <= 16.
+std::optional<Topology> UniformMi210(int n, std::string* error);
+// The CPU node of a file without [cpu]: CpuSpec's defaults plus caches and properties.
+CpuSpec DefaultCpu();
+// GPU number `index` of a known model ("mi210", "mi250x") as a [[gpu]] entry naming only the model
+// describes it; nullopt for an unknown model. Building blocks for topologies made in code.
+std::optional<GpuSpec> DefaultGpu(std::string_view model, size_t index);
+// Checks a topology built in code (tests, --gpus); ParseTopology calls it too.
+// It also writes the derived properties (drm_render_minor, hive_id, unique_id, caches_count, ...).
+bool ValidateTopology(Topology* topology, std::string_view source_name, std::string* error);
+
+// Human-readable sizes used in topology files and on the command line: "64GiB", "256MiB", "4096".
+std::optional<uint64_t> ParseSize(std::string_view text);
+// Durations: "200us", "1ms", "50ns", "0".
+std::optional<uint64_t> ParseDurationNs(std::string_view text);
+
+}  // namespace vkfd::hw

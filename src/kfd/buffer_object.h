@@ -1,0 +1,52 @@
+// BufferObject: one KFD allocation (kgd_mem) — its placement, attributes, backing, and on which GPUs'
+// VMs it is mapped.
+//
+// Life cycle: created by Process::AllocMemory on its owner GPU with a handle in that GPU's handle
+// table; mapped and unmapped per GPU (at most once per VM: `mapped` is KFD's per-attachment is_mapped);
+// destroyed by FreeMemory only when mapped on no GPU, or at process teardown. The bytes never move:
+// VRAM, GTT, doorbell and MMIO BOs own a range of the owner GPU's memfd (that range is the mmap_offset),
+// userptr BOs are windows on the client's memory registered on the system bus.
+// All fields are guarded by the owning Process's mutex.
+#pragma once
+
+#include <array>
+#include <bitset>
+#include <cstdint>
+
+#include "kfd/fence.h"
+
+namespace vkfd::kfd {
+
+inline constexpr size_t kMaxGpus = 16;
+
+enum class Domain : uint8_t { kVram, kGtt, kUserptr, kDoorbell, kMmioRemap };
+const char* DomainName(Domain domain);
+
+struct BoAttributes {
+  bool writable = false;
+  bool executable = false;
+  bool cpu_visible = false;  // PUBLIC
+  bool no_substitute = false;
+  bool aql_queue = false;  // the BO is mapped twice, back to back
+  bool coherent = false;
+  bool uncached = false;
+};
+
+struct BufferObject {
+  uint64_t handle = 0;
+  uint32_t owner = 0;  // GPU index whose handle table holds the BO
+  Domain domain = Domain::kVram;
+  BoAttributes attrs;
+  uint64_t va = 0;
+  uint64_t size = 0;         // requested size, page aligned: the VA span that MAP covers
+  uint64_t backing_size = 0;  // bytes of backing (half of `size` for AQL queue memory)
+  uint64_t memfd_offset = 0;  // VRAM/GTT/doorbell/MMIO: offset in the owner's memfd
+  uint64_t user_addr = 0;     // USERPTR: the client's CPU address
+  uint64_t bus_addr = 0;      // USERPTR: its window on the system bus
+  bool kernel_internal = false;  // IB/CWSR buffers the driver maps itself; no handle
+
+  std::bitset<kMaxGpus> mapped;                 // is_mapped, per GPU index
+  std::array<FenceRef, kMaxGpus> last_update;   // the BO's sync object: latest PTE update per GPU
+};
+
+}  // namespace vkfd::kfd

@@ -1,0 +1,59 @@
+#include "kfd/driver.h"
+
+#include "kfd/process.h"
+
+namespace vkfd::kfd {
+
+Result<std::unique_ptr<Driver>> Driver::Create(hw::Topology topology) {
+  std::unique_ptr<Driver> driver(new Driver());
+  std::vector<uint64_t> vram;
+  for (const auto& gpu : topology.gpus) vram.push_back(gpu.vram_bytes);
+  const uint64_t system = topology.cpu.memory_bytes;
+  auto node = hw::Node::Create(std::move(topology));
+  if (!node.ok()) return node.code();
+  driver->node_ = std::move(node.value());
+  driver->limits_ = std::make_unique<MemoryLimits>(system, std::move(vram));
+  return driver;
+}
+
+Driver::~Driver() {
+  std::map<int, std::shared_ptr<Process>> processes;
+  {
+    MutexLock lock(&mu_);
+    processes.swap(processes_);
+  }
+  for (auto& [pid, process] : processes) process->Teardown();
+}
+
+std::optional<size_t> Driver::GpuIndex(uint32_t gpu_id) const {
+  const int index = node_->topology().IndexOfGpuId(gpu_id);
+  if (index < 0) return std::nullopt;
+  return static_cast<size_t>(index);
+}
+
+std::shared_ptr<Process> Driver::OpenProcess(int pid) {
+  MutexLock lock(&mu_);
+  auto& slot = processes_[pid];
+  if (!slot) slot = std::make_shared<Process>(this, pid);
+  return slot;
+}
+
+std::shared_ptr<Process> Driver::FindProcess(int pid) {
+  MutexLock lock(&mu_);
+  auto it = processes_.find(pid);
+  return it == processes_.end() ? nullptr : it->second;
+}
+
+void Driver::TeardownProcess(int pid) {
+  std::shared_ptr<Process> process;
+  {
+    MutexLock lock(&mu_);
+    auto it = processes_.find(pid);
+    if (it == processes_.end()) return;
+    process = std::move(it->second);
+    processes_.erase(it);
+  }
+  process->Teardown();
+}
+
+}  // namespace vkfd::kfd

@@ -1,0 +1,53 @@
+// Driver: the emulated KFD on one node — the GPUs (hw::Node), memory limits, and the KFD processes.
+//
+// Life cycle: created from a Topology; OpenProcess returns the process of a pid, creating it on first
+// use (kfd_create_process: one KFD process per address space, however often /dev/kfd is opened);
+// TeardownProcess runs what the kernel runs when that address space goes away.
+//
+// Lock order (outermost first), for all of kfd/:
+//   Driver::mu_  →  Process::mu_  →  MemoryLimits::mu_ | Fence::mu_ | hw locks (GpuMemory, SystemBus,
+//   PageTablePool, DmaEngine)
+// Waits on fences happen with no kfd lock held. DMA completions take only Fence::mu_ and the pool.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+
+#include "base/status.h"
+#include "base/thread_annotations.h"
+#include "hw/node.h"
+#include "hw/topology.h"
+#include "kfd/memory_limits.h"
+
+namespace vkfd::kfd {
+
+class Process;
+
+class Driver {
+ public:
+  static Result<std::unique_ptr<Driver>> Create(hw::Topology topology);
+  ~Driver();
+
+  hw::Node& node() { return *node_; }
+  const hw::Topology& topology() const { return node_->topology(); }
+  MemoryLimits& limits() { return *limits_; }
+  size_t gpu_count() const { return node_->gpu_count(); }
+  uint32_t gpu_id(size_t index) const { return node_->topology().gpus[index].gpu_id; }
+  std::optional<size_t> GpuIndex(uint32_t gpu_id) const;
+
+  std::shared_ptr<Process> OpenProcess(int pid) EXCLUDES(mu_);
+  std::shared_ptr<Process> FindProcess(int pid) EXCLUDES(mu_);
+  // Unmaps and frees everything the process holds and forgets it.
+  void TeardownProcess(int pid) EXCLUDES(mu_);
+
+ private:
+  Driver() = default;
+
+  std::unique_ptr<hw::Node> node_;
+  std::unique_ptr<MemoryLimits> limits_;
+  Mutex mu_;
+  std::map<int, std::shared_ptr<Process>> processes_ GUARDED_BY(mu_);
+};
+
+}  // namespace vkfd::kfd

@@ -1,0 +1,126 @@
+// Process: one client address space as KFD sees it (kfd_process) — its per-GPU devices, buffer
+// objects and VMs, and the memory operations with the reference kernel's semantics, quirks included.
+//
+// Every operation takes mu_ (the kernel's p->mutex) for its bookkeeping; the interruptible waits for
+// page-table updates run after it is released, as in the kernel. Status codes are the kernel's error
+// choices (uapi/ only translates them 1:1 to errno): e.g. an unknown handle in MAP is kNoMemory,
+// FREE of a mapped BO is kBusy, a repeated MAP on a GPU is a no-op success, a repeated UNMAP is
+// kInvalidArgs. MAP and UNMAP walk the GPU list from *n_success and advance it after each GPU, so a
+// failed call reports how far it got and a retry with the same value resumes there; when the final
+// wait is interrupted, *n_success already equals the list length and the retry only waits.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "base/thread_annotations.h"
+#include "kfd/buffer_object.h"
+#include "kfd/process_device.h"
+
+namespace vkfd::kfd {
+
+class Driver;
+
+// The placement bits of an ALLOC request, as given (several may be set; the kernel's order decides).
+struct AllocKind {
+  bool vram = false;
+  bool gtt = false;
+  bool userptr = false;
+  bool doorbell = false;
+  bool mmio_remap = false;
+};
+
+struct AllocRequest {
+  uint32_t gpu_id = 0;
+  uint64_t va = 0;
+  uint64_t size = 0;
+  AllocKind kind;
+  BoAttributes attrs;
+  uint64_t user_addr = 0;  // USERPTR: the CPU address (ALLOC's mmap_offset input)
+};
+
+struct AllocResult {
+  uint64_t handle = 0;
+  uint64_t mmap_offset = 0;
+};
+
+enum class CachePolicy { kCoherent = 0, kNonCoherent = 1 };
+
+class Process {
+ public:
+  Process(Driver* driver, int pid);
+  ~Process();
+  Process(const Process&) = delete;
+  Process& operator=(const Process&) = delete;
+
+  int pid() const { return pid_; }
+  Driver& driver() { return *driver_; }
+
+  // ACQUIRE_VM. kInvalidArgs: unknown gpu, or `file` is not that GPU's render node; kBusy: another
+  // file was acquired already (the same file again is a no-op).
+  Status AcquireVm(uint32_t gpu_id, const DrmFileRef& file) EXCLUDES(mu_);
+  std::vector<Apertures> GetApertures() EXCLUDES(mu_);
+  Status SetMemoryPolicy(uint32_t gpu_id, int default_policy, int alternate_policy,
+                         uint64_t alternate_base, uint64_t alternate_size) EXCLUDES(mu_);
+  // Negative `mode` queries. Returns the mode in force afterwards.
+  Result<int> SetXnackMode(int mode) EXCLUDES(mu_);
+  Result<uint64_t> AvailableMemory(uint32_t gpu_id) EXCLUDES(mu_);
+
+  Result<AllocResult> AllocMemory(const AllocRequest& request) EXCLUDES(mu_);
+  Status FreeMemory(uint64_t handle) EXCLUDES(mu_);
+  Status MapMemory(uint64_t handle, std::span<const uint32_t> gpu_ids, uint32_t* n_success)
+      EXCLUDES(mu_);
+  Status UnmapMemory(uint64_t handle, std::span<const uint32_t> gpu_ids, uint32_t* n_success)
+      EXCLUDES(mu_);
+
+  // Inspection: the page-table view of one GPU (kInvalidArgs for an unknown gpu; empty without a VM).
+  Result<std::string> DumpVm(uint32_t gpu_id) EXCLUDES(mu_);
+  // Test support: checks invariant 1 on every GPU — the walker's view of the page tables equals the
+  // union of the BOs marked mapped, with the expected flags. Empty string when it holds, else why not.
+  std::string DebugCheckPageTables() EXCLUDES(mu_);
+  // Test support: the GPU indices a handle is mapped on, or nullopt if the handle does not exist.
+  std::optional<std::vector<size_t>> DebugMappedGpus(uint64_t handle) EXCLUDES(mu_);
+  size_t DebugBoCount() EXCLUDES(mu_);
+
+  // The event-page BO, which FREE refuses (set by CREATE_EVENT).
+  void set_signal_handle(uint64_t handle) EXCLUDES(mu_);
+  // Queues exist (SET_XNACK_MODE refuses changes then).
+  void set_has_queues(bool value) EXCLUDES(mu_);
+
+  // Process exit: unmaps and frees every BO on every GPU and releases the VMs. Idempotent.
+  void Teardown() EXCLUDES(mu_);
+
+  Mutex& mutex() RETURN_CAPABILITY(mu_) { return mu_; }
+  ProcessDevice* DeviceByIdLocked(uint32_t gpu_id) REQUIRES(mu_);
+  // kfd_bind_process_to_device: kNoDevice until ACQUIRE_VM.
+  Result<ProcessDevice*> BindLocked(uint32_t gpu_id) REQUIRES(mu_);
+
+ private:
+  Status MapOnGpuLocked(BufferObject* bo, ProcessDevice* pdd) REQUIRES(mu_);
+  std::vector<MapSegment> SegmentsFor(const BufferObject& bo, size_t gpu_index) const;
+  uint64_t PteFlagsFor(const BufferObject& bo, size_t gpu_index) const;
+  Status UnmapOnGpuLocked(BufferObject* bo, ProcessDevice* pdd) REQUIRES(mu_);
+  void ReleaseBackingLocked(BufferObject* bo) REQUIRES(mu_);
+  Result<std::unique_ptr<BufferObject>> CreateKernelBoLocked(ProcessDevice* pdd, uint64_t va,
+                                                             uint64_t size, bool writable)
+      REQUIRES(mu_);
+  std::vector<FenceRef> PendingFencesLocked(const BufferObject& bo) REQUIRES(mu_);
+  void DestroyBoLocked(ProcessDevice* pdd, BufferObject* bo) REQUIRES(mu_);
+
+  Driver* const driver_;
+  const int pid_;
+  Mutex mu_;
+  std::vector<ProcessDevice> devices_ GUARDED_BY(mu_);
+  uint64_t signal_handle_ GUARDED_BY(mu_) = 0;
+  bool has_signal_handle_ GUARDED_BY(mu_) = false;
+  bool has_queues_ GUARDED_BY(mu_) = false;
+  int xnack_enabled_ GUARDED_BY(mu_) = 0;
+  bool torn_down_ GUARDED_BY(mu_) = false;
+};
+
+}  // namespace vkfd::kfd

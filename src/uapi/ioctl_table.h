@@ -1,0 +1,56 @@
+// The KFD ioctl table: for each command number, the kernel's own definition (size and direction),
+// the handler, and a decoder for logs. Dispatch follows kfd_ioctl() exactly (see ioctl_dispatch.cc).
+//
+// Handlers receive the argument struct already copied in (zero-extended to the kernel's size) and
+// return a Status code; the dispatcher copies the struct out — also on error — and sets errno.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "base/status.h"
+
+namespace vkfd::kfd {
+class Process;
+}
+
+namespace vkfd::uapi {
+
+class KfdDevice;
+struct OpenFile;
+
+struct IoctlContext {
+  KfdDevice* device;
+  OpenFile* file;
+  kfd::Process* process;
+};
+
+using IoctlHandler = Code (*)(IoctlContext& ctx, void* args);
+using IoctlDescriber = void (*)(const void* args, std::string* out);
+
+struct IoctlDesc {
+  unsigned long cmd = 0;  // the kernel's definition: decides size and direction
+  IoctlHandler handler = nullptr;
+  const char* name = nullptr;
+  IoctlDescriber describe = nullptr;
+};
+
+// The entry for command number `nr`, or nullptr outside the table.
+const IoctlDesc* FindIoctl(unsigned nr);
+// The name of a command for logs ("MAP_MEMORY_TO_GPU", "0x82").
+std::string IoctlName(unsigned long cmd);
+
+// Handler families (one file each).
+Code GetVersion(IoctlContext& ctx, void* args);
+Code GetProcessAperturesNew(IoctlContext& ctx, void* args);
+Code GetProcessApertures(IoctlContext& ctx, void* args);
+Code AcquireVm(IoctlContext& ctx, void* args);
+Code SetMemoryPolicy(IoctlContext& ctx, void* args);
+Code SetXnackMode(IoctlContext& ctx, void* args);
+Code AllocMemoryOfGpu(IoctlContext& ctx, void* args);
+Code FreeMemoryOfGpu(IoctlContext& ctx, void* args);
+Code MapMemoryToGpu(IoctlContext& ctx, void* args);
+Code UnmapMemoryFromGpu(IoctlContext& ctx, void* args);
+Code AvailableMemory(IoctlContext& ctx, void* args);
+
+}  // namespace vkfd::uapi

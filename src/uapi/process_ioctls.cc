@@ -1,0 +1,107 @@
+// GET_VERSION, apertures, ACQUIRE_VM, SET_MEMORY_POLICY, SET_XNACK_MODE.
+#include <fcntl.h>
+#include <linux/kfd_ioctl.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "base/user_memory.h"
+#include "kfd/process.h"
+#include "uapi/ioctl_table.h"
+#include "uapi/kfd_device.h"
+
+namespace vkfd::uapi {
+namespace {
+
+// kcalloc of the aperture array fails beyond KMALLOC_MAX_SIZE (4 MiB).
+constexpr uint64_t kMaxApertureBytes = 4ull << 20;
+// The old GET_PROCESS_APERTURES reports at most NUM_OF_SUPPORTED_GPUS nodes.
+constexpr uint32_t kOldApertureSlots = NUM_OF_SUPPORTED_GPUS;
+
+void Fill(const kfd::Apertures& a, kfd_process_device_apertures* out) {
+  out->gpu_id = a.gpu_id;
+  out->lds_base = a.lds_base;
+  out->lds_limit = a.lds_limit;
+  out->scratch_base = a.scratch_base;
+  out->scratch_limit = a.scratch_limit;
+  out->gpuvm_base = a.gpuvm_base;
+  out->gpuvm_limit = a.gpuvm_limit;
+}
+
+}  // namespace
+
+Code GetVersion(IoctlContext&, void* data) {
+  auto& args = *static_cast<kfd_ioctl_get_version_args*>(data);
+  args.major_version = KFD_IOCTL_MAJOR_VERSION;
+  args.minor_version = KFD_IOCTL_MINOR_VERSION;
+  return Code::kOk;
+}
+
+Code GetProcessAperturesNew(IoctlContext& ctx, void* data) {
+  auto& args = *static_cast<kfd_ioctl_get_process_apertures_new_args*>(data);
+  const std::vector<kfd::Apertures> all = ctx.process->GetApertures();
+  if (args.num_of_nodes == 0) {
+    args.num_of_nodes = static_cast<uint32_t>(all.size());
+    return Code::kOk;
+  }
+  if (uint64_t{args.num_of_nodes} * sizeof(kfd_process_device_apertures) > kMaxApertureBytes) {
+    return Code::kNoMemory;
+  }
+  const uint32_t n = std::min<uint32_t>(args.num_of_nodes, static_cast<uint32_t>(all.size()));
+  std::vector<kfd_process_device_apertures> out(n);
+  for (uint32_t i = 0; i < n; ++i) Fill(all[i], &out[i]);
+  args.num_of_nodes = n;
+  if (!CopyToUser(args.kfd_process_device_apertures_ptr, out.data(),
+                  out.size() * sizeof(out[0])).ok()) {
+    return Code::kFault;
+  }
+  return Code::kOk;
+}
+
+Code GetProcessApertures(IoctlContext& ctx, void* data) {
+  auto& args = *static_cast<kfd_ioctl_get_process_apertures_args*>(data);
+  const std::vector<kfd::Apertures> all = ctx.process->GetApertures();
+  args.num_of_nodes = 0;
+  for (const kfd::Apertures& a : all) {
+    Fill(a, &args.process_apertures[args.num_of_nodes]);
+    if (++args.num_of_nodes >= kOldApertureSlots) break;
+  }
+  return Code::kOk;
+}
+
+Code AcquireVm(IoctlContext& ctx, void* data) {
+  auto& args = *static_cast<kfd_ioctl_acquire_vm_args*>(data);
+  const int fd = static_cast<int>(args.drm_fd);
+  kfd::DrmFileRef ref;
+  if (auto file = ctx.device->Lookup(fd)) {
+    ref.file_id = file->file_id;
+    ref.gpu_index = file->kind == OpenFile::Kind::kRender ? file->gpu_index : -1;
+  } else {
+    // fget(): any open file will do for the identity checks; a closed fd is -EINVAL.
+    struct stat st;
+    if (args.drm_fd > 0x7fffffff || fstat(fd, &st) != 0) return Code::kInvalidArgs;
+    ref.file_id = (uint64_t{1} << 63) | ((uint64_t(st.st_dev) << 40) ^ uint64_t(st.st_ino));
+    ref.gpu_index = -1;
+  }
+  return ctx.process->AcquireVm(args.gpu_id, ref).code();
+}
+
+Code SetMemoryPolicy(IoctlContext& ctx, void* data) {
+  auto& args = *static_cast<kfd_ioctl_set_memory_policy_args*>(data);
+  return ctx.process
+      ->SetMemoryPolicy(args.gpu_id, static_cast<int>(args.default_policy),
+                        static_cast<int>(args.alternate_policy), args.alternate_aperture_base,
+                        args.alternate_aperture_size)
+      .code();
+}
+
+Code SetXnackMode(IoctlContext& ctx, void* data) {
+  auto& args = *static_cast<kfd_ioctl_set_xnack_mode_args*>(data);
+  auto mode = ctx.process->SetXnackMode(args.xnack_enabled);
+  if (!mode.ok()) return mode.code();
+  if (args.xnack_enabled < 0) args.xnack_enabled = mode.value();
+  return Code::kOk;
+}
+
+}  // namespace vkfd::uapi
