@@ -1,0 +1,34 @@
+// The device the conformance tests talk to. The tests use only raw ioctls and the ABI header, so the
+// same test body runs in-process against uapi::KfdDevice and, as a real program, against /dev/kfd
+// through the interposer (or a real driver).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace vkfd::conformance {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual int OpenKfd() = 0;
+  virtual int OpenRender(int minor) = 0;
+  virtual int Ioctl(int fd, unsigned long cmd, void* arg) = 0;
+  virtual void Close(int fd) = 0;
+  virtual std::vector<uint32_t> GpuIds() = 0;
+  virtual std::vector<int> RenderMinors() = 0;
+  // The inspection view of the calling process on one GPU ("0x1000-0x2000 RWXS\n" lines).
+  virtual std::string DumpVm(uint32_t gpu_id) = 0;
+  // Invariant 1 (page tables == BOs marked mapped); empty when it holds or cannot be checked.
+  virtual std::string CheckInvariant() { return {}; }
+  // Makes every page-table job on every GPU take at least `ns` (0: off). False if unsupported.
+  virtual bool SetDmaLatency(uint64_t ns) { return false; }
+  // Whether GPU i may map GPU j's VRAM.
+  virtual bool PeerAccessible(size_t i, size_t j) = 0;
+};
+
+// Provided by the translation unit that picks the backend (in-process or through /dev/kfd).
+Backend* CreateBackend(const std::string& topology);
+
+}  // namespace vkfd::conformance
