@@ -4,6 +4,13 @@
 
 namespace vkfd::hw {
 
+uint64_t Node::GttWindowBytes(const Topology& topology) {
+  // KFD lets all GTT together reach 3/8 of system memory (the TTM limit), so a window of that size
+  // per GPU always suffices; the slack holds doorbell and MMIO pages, which are not charged.
+  const uint64_t ttm = (topology.cpu.memory_bytes >> 1) - (topology.cpu.memory_bytes >> 3);
+  return ((ttm + (2ull << 20) - 1) & ~((2ull << 20) - 1)) + (64ull << 20);
+}
+
 Result<std::unique_ptr<Node>> Node::Create(Topology topology) {
   std::unique_ptr<Node> node(new Node(std::move(topology)));
   std::map<uint32_t, uint64_t> hive_slots;
@@ -14,12 +21,12 @@ Result<std::unique_ptr<Node>> Node::Create(Topology topology) {
     gpu->index = static_cast<uint32_t>(i);
     gpu->spec = &spec;
     if (spec.hive_id != 0) gpu->vram_base = (hive_slots[spec.hive_id]++) * kHiveSegment;
-    auto memory = GpuMemory::Create("vkfd-" + spec.name, spec.vram_bytes, topo.cpu.memory_bytes);
+    auto memory = GpuMemory::Create("vkfd-" + spec.name, spec.vram_bytes, GttWindowBytes(topo));
     if (!memory.ok()) return memory.code();
     gpu->memory = std::move(memory.value());
     gpu->page_tables = std::make_unique<PageTablePool>(gpu->memory.get(), gpu->vram_base);
     gpu->dma = std::make_unique<DmaEngine>(spec.name + "-sdma", spec.dma);
-    VKFD_RETURN_IF_ERROR(node->bus_.MapFixed(SystemBus::GttWindow(gpu->index), topo.cpu.memory_bytes,
+    VKFD_RETURN_IF_ERROR(node->bus_.MapFixed(SystemBus::GttWindow(gpu->index), GttWindowBytes(topo),
                                              gpu->memory->HostPtr(GpuMemory::kGttBase)));
     if (spec.large_bar()) {
       VKFD_RETURN_IF_ERROR(node->bus_.MapFixed(SystemBus::BarWindow(gpu->index), spec.vram_bytes,

@@ -43,6 +43,8 @@ class Node {
   static constexpr uint64_t kHiveSegment = 1ull << 40;
 
   static Result<std::unique_ptr<Node>> Create(Topology topology);
+  // Size of each GPU's GTT region (GpuMemory layout).
+  static uint64_t GttWindowBytes(const Topology& topology);
   ~Node();
 
   const Topology& topology() const { return topology_; }

@@ -587,6 +587,18 @@ TEST_F(HiveTest, PeerVramInAHiveIsReachedWithoutTheSystemBit) {
 // ---------------------------------------------------------------------------------------------------
 // Real signals during the page-table wait.
 
+#if defined(__SANITIZE_THREAD__)
+constexpr bool kUnderTsan = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+constexpr bool kUnderTsan = true;
+#else
+constexpr bool kUnderTsan = false;
+#endif
+#else
+constexpr bool kUnderTsan = false;
+#endif
+
 volatile sig_atomic_t g_signals = 0;
 void CountSignal(int) { g_signals = g_signals + 1; }
 
@@ -662,7 +674,9 @@ TEST_F(SignalTest, WithSaRestartTheCallerNeverSeesTheSignal) {
   Arm(2'000'000, 2'000'000);  // every 2 ms
   EXPECT_EQ(0, backend_->Ioctl(kfd_, AMDKFD_IOC_MAP_MEMORY_TO_GPU, &args)) << strerror(errno);
   Arm(0, 0);
-  EXPECT_GT(g_signals, 3);  // signals did land during the wait
+  // Signals did land during the wait. ThreadSanitizer defers delivery to its own safe points, which
+  // coalesces the periodic signal; there one delivery is all that can be asserted.
+  EXPECT_GT(g_signals, kUnderTsan ? 0 : 3);
   EXPECT_EQ(ids.size(), args.n_success);
   args.n_success = 0;
   Arm(2'000'000, 2'000'000);
