@@ -85,6 +85,11 @@ void InstallOnce() {
 // wild pointer themselves instead of letting the fault reach the recovery point.
 using UnalignedWord = uint64_t __attribute__((aligned(1), may_alias));
 
+// GCC warns that locals may be clobbered by _longjmp; none is read after _setjmp returns non-zero.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wclobbered"
+#endif
 [[maybe_unused]] __attribute__((noinline, no_sanitize("address", "thread", "undefined"))) bool
 GuardedCopy(
     void* dst, const void* src, size_t n) {
@@ -108,6 +113,9 @@ GuardedCopy(
   r.armed = false;
   return true;
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 // The kernel rejects addresses outside the user half before touching them (access_ok).
 constexpr uint64_t kUserTop = 0x00007ffffffff000ull;
