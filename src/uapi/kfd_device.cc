@@ -125,9 +125,8 @@ void KfdDevice::ForgetFd(int fd) {
   if (fd >= 0 && fd < kFastFds) g_fast[fd].store(nullptr, std::memory_order_release);
   auto it = files_.find(fd);
   if (it == files_.end()) return;
-  // Keep the record alive (see g_fast): move it to the graveyard of closed files.
-  static std::vector<std::shared_ptr<OpenFile>> closed;
-  closed.push_back(std::move(it->second));
+  // Keep the record alive while the device lives (see g_fast): a racing lookup may still hold it.
+  closed_.push_back(std::move(it->second));
   files_.erase(it);
 }
 

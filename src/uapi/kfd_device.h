@@ -16,6 +16,7 @@
 #include <shared_mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "base/status.h"
 #include "hw/topology.h"
@@ -74,6 +75,7 @@ class KfdDevice {
   mutable std::shared_mutex mu_;
   std::unordered_map<int, std::shared_ptr<OpenFile>> files_;  // guarded by mu_
   uint64_t next_file_id_ = 1;                                 // guarded by mu_
+  std::vector<std::shared_ptr<OpenFile>> closed_;             // guarded by mu_
   IoctlObserver observer_;
 };
 
