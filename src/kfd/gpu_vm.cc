@@ -2,6 +2,7 @@
 
 #include <iterator>
 
+#include "base/fault_injector.h"
 #include "hw/page_walker.h"
 #include "hw/pte.h"
 
@@ -36,7 +37,11 @@ Status GpuVm::CheckRange(uint64_t va, uint64_t size) const {
 
 FenceRef GpuVm::Submit(hw::PteJob job) {
   auto fence = std::make_shared<Fence>();
-  node_->gpu(gpu_index_).dma->Submit(std::move(job), [fence](Code error) { fence->Signal(error); });
+  // dma.job: the job still runs, but its fence carries the error (what an SDMA failure looks like).
+  const Code injected = FaultInjector::Check(FaultPoint::kDmaJob, int(gpu_index_)).error;
+  node_->gpu(gpu_index_).dma->Submit(std::move(job), [fence, injected](Code error) {
+    fence->Signal(error != Code::kOk ? error : injected);
+  });
   last_update_ = fence;
   tlb_dirty_ = true;
   return fence;
@@ -45,6 +50,10 @@ FenceRef GpuVm::Submit(hw::PteJob job) {
 Result<FenceRef> GpuVm::Map(const BufferObject* bo, uint64_t va, uint64_t size,
                             const std::vector<MapSegment>& segments) {
   VKFD_RETURN_IF_ERROR(CheckRange(va, size));
+  // dma.submit: building the update failed (no memory for the job); nothing has changed yet.
+  if (auto d = FaultInjector::Check(FaultPoint::kDmaSubmit, int(gpu_index_)); d.error != Code::kOk) {
+    return d.error;
+  }
   hw::PteJob job;
   job.pool = node_->gpu(gpu_index_).page_tables.get();
   for (size_t i = 0; i < segments.size(); ++i) {

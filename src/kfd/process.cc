@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <set>
 
+#include "base/fault_injector.h"
 #include "hw/page_walker.h"
 #include "hw/pte.h"
 #include "kfd/driver.h"
@@ -247,7 +248,15 @@ Result<AllocResult> Process::AllocMemory(const AllocRequest& req) {
   bo->size = req.attrs.aql_queue ? 2 * backing : backing;
 
   const Charge charge = MemoryLimits::ChargeFor(pdd->gpu_index, domain, backing);
+  const int gpu = static_cast<int>(pdd->gpu_index);
+  if (auto d = FaultInjector::Check(FaultPoint::kAllocReserve, gpu); d.error != Code::kOk) {
+    return d.error;
+  }
   VKFD_RETURN_IF_ERROR(driver_->limits().Reserve(charge));
+  if (auto d = FaultInjector::Check(FaultPoint::kAllocBacking, gpu); d.error != Code::kOk) {
+    driver_->limits().Unreserve(charge);
+    return d.error;
+  }
   hw::GpuMemory& memory = *driver_->node().gpu(pdd->gpu_index).memory;
   // Large BOs get 2 MiB-aligned backing so they can be mapped with 2 MiB pages.
   const uint64_t align = backing >= hw::kHugePageSize ? hw::kHugePageSize : kPage;
@@ -346,6 +355,9 @@ Status Process::FreeMemory(uint64_t handle) {
   BufferObject* bo = pdd->Find(HandleIdr(handle));
   if (bo == nullptr) return Status(Code::kInvalidArgs);
   if (bo->mapped.any()) return Status(Code::kBusy);
+  if (auto d = FaultInjector::Check(FaultPoint::kFree, int(pdd->gpu_index)); d.error != Code::kOk) {
+    return Status(d.error);
+  }
   DestroyBoLocked(pdd, bo);
   pdd->handles.erase(HandleIdr(handle));
   pdd->ReturnId(HandleIdr(handle));
@@ -412,6 +424,14 @@ Status Process::MapOnGpuLocked(BufferObject* bo, ProcessDevice* pdd) {
       return Status(Code::kInvalidArgs);
     }
   }
+  if (gpu != bo->owner) {
+    if (auto d = FaultInjector::Check(FaultPoint::kMapPeerAccess, int(gpu)); d.error != Code::kOk) {
+      return Status(d.error);
+    }
+  }
+  if (auto d = FaultInjector::Check(FaultPoint::kMapPageTables, int(gpu)); d.error != Code::kOk) {
+    return Status(d.error);
+  }
   auto fence = pdd->vm->Map(bo, bo->va, bo->size, SegmentsFor(*bo, gpu));
   if (!fence.ok()) return fence.status();
   bo->mapped.set(gpu);
@@ -440,6 +460,9 @@ Status Process::MapMemory(uint64_t handle, std::span<const uint32_t> gpu_ids, ui
     pending = PendingFencesLocked(*bo);
   }
   // amdgpu_amdkfd_gpuvm_sync_memory(intr=true), outside the process lock.
+  if (auto d = FaultInjector::Check(FaultPoint::kMapWait); d.error != Code::kOk || d.interrupted) {
+    return Status(Code::kInterrupted);
+  }
   VKFD_RETURN_IF_ERROR(WaitAll(pending));
   MutexLock lock(&mu_);
   for (uint32_t gpu_id : gpu_ids) {
@@ -452,6 +475,9 @@ Status Process::MapMemory(uint64_t handle, std::span<const uint32_t> gpu_ids, ui
 Status Process::UnmapOnGpuLocked(BufferObject* bo, ProcessDevice* pdd) {
   const size_t gpu = pdd->gpu_index;
   if (!bo->mapped.test(gpu) || !pdd->vm) return Status(Code::kInvalidArgs);
+  if (auto d = FaultInjector::Check(FaultPoint::kUnmapGpu, int(gpu)); d.error != Code::kOk) {
+    return Status(d.error);
+  }
   auto fence = pdd->vm->Unmap(bo->va);
   if (!fence.ok()) return fence.status();
   bo->mapped.reset(gpu);
@@ -477,6 +503,9 @@ Status Process::UnmapMemory(uint64_t handle, std::span<const uint32_t> gpu_ids,
     pending = PendingFencesLocked(*bo);
   }
   // gfx90a flushes the TLB after unmap (kfd_flush_tlb_after_unmap), so it waits for the updates.
+  if (auto d = FaultInjector::Check(FaultPoint::kUnmapWait); d.error != Code::kOk || d.interrupted) {
+    return Status(Code::kInterrupted);
+  }
   VKFD_RETURN_IF_ERROR(WaitAll(pending));
   MutexLock lock(&mu_);
   for (uint32_t gpu_id : gpu_ids) {
