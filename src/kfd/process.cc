@@ -70,6 +70,11 @@ ProcessDevice* Process::DeviceByIdLocked(uint32_t gpu_id) {
   return &devices_[*index];
 }
 
+BufferObject* Process::FindBoLocked(uint64_t handle) {
+  ProcessDevice* pdd = DeviceByIdLocked(HandleGpuId(handle));
+  return pdd == nullptr ? nullptr : pdd->Find(HandleIdr(handle));
+}
+
 Result<ProcessDevice*> Process::BindLocked(uint32_t gpu_id) {
   ProcessDevice* pdd = DeviceByIdLocked(gpu_id);
   if (pdd == nullptr) return Code::kNoMemory;

@@ -25,6 +25,10 @@
 namespace vkfd::kfd {
 
 class Driver;
+class EventTable;
+class QueueTable;
+struct CreatedQueue;
+struct QueueProperties;
 
 // The placement bits of an ALLOC request, as given (several may be set; the kernel's order decides).
 struct AllocKind {
@@ -95,21 +99,27 @@ class Process {
   // Process exit: unmaps and frees every BO on every GPU and releases the VMs. Idempotent.
   void Teardown() EXCLUDES(mu_);
 
+  // ---- Building blocks for other map designs (kfd/ extensions); the caller holds mutex(). ----
   Mutex& mutex() RETURN_CAPABILITY(mu_) { return mu_; }
   ProcessDevice* DeviceByIdLocked(uint32_t gpu_id) REQUIRES(mu_);
   // kfd_bind_process_to_device: kNoDevice until ACQUIRE_VM.
   Result<ProcessDevice*> BindLocked(uint32_t gpu_id) REQUIRES(mu_);
+  // The BO of a handle, or null.
+  BufferObject* FindBoLocked(uint64_t handle) REQUIRES(mu_);
+  // One GPU's step of MAP (already mapped: no-op) and of UNMAP (not mapped: kInvalidArgs), with the
+  // kernel's checks and fault points; the update's fence is stored in bo->last_update[gpu].
+  Status MapOnGpuLocked(BufferObject* bo, ProcessDevice* pdd) REQUIRES(mu_);
+  Status UnmapOnGpuLocked(BufferObject* bo, ProcessDevice* pdd) REQUIRES(mu_);
+  // Page-table updates of `bo` not yet signalled.
+  std::vector<FenceRef> PendingFencesLocked(const BufferObject& bo) REQUIRES(mu_);
 
  private:
-  Status MapOnGpuLocked(BufferObject* bo, ProcessDevice* pdd) REQUIRES(mu_);
   std::vector<MapSegment> SegmentsFor(const BufferObject& bo, size_t gpu_index) const;
   uint64_t PteFlagsFor(const BufferObject& bo, size_t gpu_index) const;
-  Status UnmapOnGpuLocked(BufferObject* bo, ProcessDevice* pdd) REQUIRES(mu_);
   void ReleaseBackingLocked(BufferObject* bo) REQUIRES(mu_);
   Result<std::unique_ptr<BufferObject>> CreateKernelBoLocked(ProcessDevice* pdd, uint64_t va,
                                                              uint64_t size, bool writable)
       REQUIRES(mu_);
-  std::vector<FenceRef> PendingFencesLocked(const BufferObject& bo) REQUIRES(mu_);
   void DestroyBoLocked(ProcessDevice* pdd, BufferObject* bo) REQUIRES(mu_);
 
   Driver* const driver_;
@@ -121,6 +131,35 @@ class Process {
   bool has_queues_ GUARDED_BY(mu_) = false;
   int xnack_enabled_ GUARDED_BY(mu_) = 0;
   bool torn_down_ GUARDED_BY(mu_) = false;
+
+  // ---- Events, queues, per-GPU trap/scratch state and /dev/kfd mmaps (process_queues.cc) ----
+ public:
+  // Where an mmap of /dev/kfd at some offset lands: bytes `offset..` of the file `fd` (owned by the
+  // driver: a GPU's memfd or the kernel event page).
+  struct KfdMmapTarget {
+    int fd = -1;
+    uint64_t offset = 0;
+  };
+  EventTable& events() EXCLUDES(mu_);
+  // CREATE_EVENT's event_page_offset: the GTT BO `handle` becomes the event page and FREE refuses it.
+  // kInvalidArgs: a page exists, unknown gpu or handle, not a GTT BO; binding errors passed through.
+  Status SetEventPage(uint64_t handle) EXCLUDES(mu_);
+  // SET_SCRATCH_BACKING_VA (kInvalidArgs unknown gpu, kNoDevice unbound) and SET_TRAP_HANDLER
+  // (kInvalidArgs unknown gpu, kNoProcess unbound).
+  Status SetScratchBackingVa(uint32_t gpu_id, uint64_t va) EXCLUDES(mu_);
+  Status SetTrapHandler(uint32_t gpu_id, uint64_t tba, uint64_t tma) EXCLUDES(mu_);
+  bool HasGpu(uint32_t gpu_id) EXCLUDES(mu_);
+  // CREATE_QUEUE after argument checks: kInvalidArgs unknown gpu, kNoProcess unbound.
+  Result<CreatedQueue> CreateQueue(uint32_t gpu_id, const QueueProperties& props) EXCLUDES(mu_);
+  Status DestroyQueue(uint32_t queue_id) EXCLUDES(mu_);
+  QueueTable& queues() EXCLUDES(mu_);
+  // kfd_mmap: kNoDevice for an unknown gpu (doorbell, MMIO, reserved), kInvalidArgs for a wrong size or
+  // when nothing backs the offset (no DOORBELL / MMIO_REMAP BO on that GPU).
+  Result<KfdMmapTarget> ResolveKfdMmap(uint64_t offset, uint64_t size) EXCLUDES(mu_);
+
+ private:
+  std::shared_ptr<EventTable> events_ GUARDED_BY(mu_);
+  std::shared_ptr<QueueTable> queues_ GUARDED_BY(mu_);
 };
 
 }  // namespace vkfd::kfd
