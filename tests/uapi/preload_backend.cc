@@ -1,0 +1,99 @@
+// Backend for the conformance tests as a real program: plain open(2)/ioctl(2) on /dev/kfd and the
+// render nodes, topology from sysfs, the page-table view from the inspection file. Run it under
+// `vkfd run` (or on a machine with a real /dev/kfd, where the vkfd-only checks are skipped).
+//
+// The topology is the one the program was started on: a test asking for another one is skipped
+// (ctest runs each test in its own `vkfd run --topology NAME` process, see tests/CMakeLists.txt).
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+
+#include "uapi/backend.h"
+
+namespace vkfd::conformance {
+namespace {
+
+constexpr const char* kTopologyDir = "/sys/devices/virtual/kfd/kfd/topology/nodes";
+
+std::map<std::string, uint64_t> ReadProperties(const std::string& path) {
+  std::map<std::string, uint64_t> props;
+  std::ifstream in(path);
+  std::string key;
+  uint64_t value;
+  while (in >> key >> value) props[key] = value;
+  return props;
+}
+
+struct GpuNode {
+  uint32_t gpu_id;
+  int minor;
+  bool public_vram;
+  uint64_t hive_id;
+};
+
+class PreloadBackend : public Backend {
+ public:
+  PreloadBackend() {
+    for (int n = 0;; ++n) {
+      const std::string dir = std::string(kTopologyDir) + "/" + std::to_string(n);
+      std::ifstream id_file(dir + "/gpu_id");
+      if (!id_file) break;
+      uint32_t gpu_id = 0;
+      id_file >> gpu_id;
+      if (gpu_id == 0) continue;  // the CPU node
+      auto props = ReadProperties(dir + "/properties");
+      auto bank = ReadProperties(dir + "/mem_banks/0/properties");
+      gpus_.push_back(GpuNode{gpu_id, static_cast<int>(props["drm_render_minor"]),
+                              bank["heap_type"] == 1, props["hive_id"]});
+    }
+  }
+  int OpenKfd() override { return open("/dev/kfd", O_RDWR | O_CLOEXEC); }
+  int OpenRender(int minor) override {
+    return open(("/dev/dri/renderD" + std::to_string(minor)).c_str(), O_RDWR | O_CLOEXEC);
+  }
+  int Ioctl(int fd, unsigned long cmd, void* arg) override { return ioctl(fd, cmd, arg); }
+  void Close(int fd) override { close(fd); }
+  std::vector<uint32_t> GpuIds() override {
+    std::vector<uint32_t> ids;
+    for (const auto& g : gpus_) ids.push_back(g.gpu_id);
+    return ids;
+  }
+  std::vector<int> RenderMinors() override {
+    std::vector<int> minors;
+    for (const auto& g : gpus_) minors.push_back(g.minor);
+    return minors;
+  }
+  std::string DumpVm(uint32_t gpu_id) override {
+    std::ifstream in("/sys/kernel/debug/vkfd/" + std::to_string(gpu_id) + "/vm");
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+  bool PeerAccessible(size_t i, size_t j) override {
+    if (i == j) return true;
+    if (gpus_[i].hive_id != 0 && gpus_[i].hive_id == gpus_[j].hive_id) return true;
+    return gpus_[j].public_vram;
+  }
+
+ private:
+  std::vector<GpuNode> gpus_;
+};
+
+}  // namespace
+
+Backend* CreateBackend(const std::string& topology) {
+  const char* running = getenv("VKFD_TEST_TOPOLOGY");
+  if (running != nullptr && topology != running) return nullptr;  // the test skips itself
+  return new PreloadBackend();
+}
+
+}  // namespace vkfd::conformance
