@@ -73,7 +73,9 @@ TEST(ProcessTest, MapStopsAtTheFirstFailureAndResumes) {
   std::vector<uint32_t> ids;
   for (size_t g = 0; g < 4; ++g) {
     ids.push_back(driver->gpu_id(g));
-    if (g != 3) ASSERT_TRUE(process->AcquireVm(ids[g], DrmFileRef{g + 1, int(g)}).ok());
+    if (g != 3) {
+      ASSERT_TRUE(process->AcquireVm(ids[g], DrmFileRef{g + 1, int(g)}).ok());
+    }
   }
   AllocRequest req;
   req.gpu_id = ids[0];
