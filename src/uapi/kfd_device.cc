@@ -35,10 +35,6 @@ int CurrentPid() {
   return g_pid.load(std::memory_order_relaxed);
 }
 
-// ioctl numbers that ROCm 5.2's thunk uses outside the upstream range (0x80-0x84: IPC, debugger,
-// cross-memory copy). vkfd answers them as "not supported".
-bool IsRocm52Private(unsigned nr) { return nr >= 0x80 && nr <= 0x84; }
-
 // Fast fd -> file lookup without a lock: a flat array for small fds. Records are never freed while
 // the device lives (closing an fd only clears the slot), so a racing lookup cannot see freed memory.
 constexpr int kFastFds = 4096;
@@ -171,10 +167,11 @@ int KfdDevice::Ioctl(int fd, unsigned long cmd, void* arg) {
   alignas(16) unsigned char stack_data[128];
   std::vector<unsigned char> heap_data;
   unsigned char* kdata = stack_data;
-  if (IsRocm52Private(nr)) {
+  if (desc == nullptr) {
+    // 6.1's kfd_ioctl: a number outside [AMDKFD_COMMAND_START, AMDKFD_COMMAND_END) keeps the initial
+    // retcode -EINVAL, before the opener check. That includes ROCm 5.2's private 0x80-0x84 (DBG_TRAP,
+    // IPC, cross-memory copy), which the thunk reads as "not supported". (Later kernels say -ENOTTY.)
     result = -EINVAL;
-  } else if (desc == nullptr) {
-    result = -ENOTTY;
   } else if (file->opener_pid != CurrentPid()) {
     result = -EBADF;
   } else if (desc->handler == nullptr) {
