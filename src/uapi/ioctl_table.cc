@@ -62,6 +62,98 @@ struct DescVersion {
   }
 };
 
+struct DescPolicy {
+  void operator()(const kfd_ioctl_set_memory_policy_args& a, std::string* o) const {
+    Append(o, "gpu_id=0x%" PRIx64, a.gpu_id);
+    Append(o, "default=%" PRIu64, a.default_policy);
+    Append(o, "alternate=%" PRIu64, a.alternate_policy);
+  }
+};
+struct DescAperturesNew {
+  void operator()(const kfd_ioctl_get_process_apertures_new_args& a, std::string* o) const {
+    Append(o, "num_of_nodes=%" PRIu64, a.num_of_nodes);
+  }
+};
+struct DescXnack {
+  void operator()(const kfd_ioctl_set_xnack_mode_args& a, std::string* o) const {
+    char buf[32];
+    snprintf(buf, sizeof(buf), "xnack_enabled=%d", a.xnack_enabled);
+    if (!o->empty()) *o += ' ';
+    *o += buf;
+  }
+};
+struct DescClock {
+  void operator()(const kfd_ioctl_get_clock_counters_args& a, std::string* o) const {
+    Append(o, "gpu_id=0x%" PRIx64, a.gpu_id);
+    Append(o, "gpu_clock=%" PRIu64, a.gpu_clock_counter);
+    Append(o, "system_clock_freq=%" PRIu64, a.system_clock_freq);
+  }
+};
+struct DescCreateEvent {
+  void operator()(const kfd_ioctl_create_event_args& a, std::string* o) const {
+    Append(o, "type=%" PRIu64, a.event_type);
+    Append(o, "auto_reset=%" PRIu64, a.auto_reset);
+    Append(o, "event_page_offset=0x%" PRIx64, a.event_page_offset);
+    Append(o, "event_id=%" PRIu64, a.event_id);
+    Append(o, "slot=%" PRIu64, a.event_slot_index);
+  }
+};
+struct DescEventId {
+  void operator()(const kfd_ioctl_set_event_args& a, std::string* o) const {
+    Append(o, "event_id=%" PRIu64, a.event_id);
+  }
+};
+struct DescWait {
+  void operator()(const kfd_ioctl_wait_events_args& a, std::string* o) const {
+    Append(o, "num_events=%" PRIu64, a.num_events);
+    Append(o, "wait_for_all=%" PRIu64, a.wait_for_all);
+    Append(o, "timeout=%" PRIu64, a.timeout);
+    Append(o, "wait_result=%" PRIu64, a.wait_result);
+  }
+};
+struct DescScratch {
+  void operator()(const kfd_ioctl_set_scratch_backing_va_args& a, std::string* o) const {
+    Append(o, "gpu_id=0x%" PRIx64, a.gpu_id);
+    Append(o, "va=0x%" PRIx64, a.va_addr);
+  }
+};
+struct DescTrap {
+  void operator()(const kfd_ioctl_set_trap_handler_args& a, std::string* o) const {
+    Append(o, "gpu_id=0x%" PRIx64, a.gpu_id);
+    Append(o, "tba=0x%" PRIx64, a.tba_addr);
+    Append(o, "tma=0x%" PRIx64, a.tma_addr);
+  }
+};
+struct DescTile {
+  void operator()(const kfd_ioctl_get_tile_config_args& a, std::string* o) const {
+    Append(o, "gpu_id=0x%" PRIx64, a.gpu_id);
+    Append(o, "num_tile_configs=%" PRIu64, a.num_tile_configs);
+    Append(o, "gb_addr_config=0x%" PRIx64, a.gb_addr_config);
+  }
+};
+struct DescCreateQueue {
+  void operator()(const kfd_ioctl_create_queue_args& a, std::string* o) const {
+    Append(o, "gpu_id=0x%" PRIx64, a.gpu_id);
+    Append(o, "type=%" PRIu64, a.queue_type);
+    Append(o, "ring=0x%" PRIx64, a.ring_base_address);
+    Append(o, "ring_size=0x%" PRIx64, a.ring_size);
+    Append(o, "queue_id=%" PRIu64, a.queue_id);
+    Append(o, "doorbell_offset=0x%" PRIx64, a.doorbell_offset);
+  }
+};
+struct DescQueueId {
+  void operator()(const kfd_ioctl_destroy_queue_args& a, std::string* o) const {
+    Append(o, "queue_id=%" PRIu64, a.queue_id);
+  }
+};
+struct DescUpdateQueue {
+  void operator()(const kfd_ioctl_update_queue_args& a, std::string* o) const {
+    Append(o, "queue_id=%" PRIu64, a.queue_id);
+    Append(o, "ring=0x%" PRIx64, a.ring_base_address);
+    Append(o, "ring_size=0x%" PRIx64, a.ring_size);
+  }
+};
+
 constexpr unsigned kTableSize = AMDKFD_COMMAND_END;  // 0x24 on 6.1
 
 struct Table {
@@ -75,25 +167,38 @@ struct Table {
     // dispatch even where vkfd has no handler yet).
     set(AMDKFD_IOC_GET_VERSION, GetVersion, "GET_VERSION",
         Describe<kfd_ioctl_get_version_args>(DescVersion{}));
-    set(AMDKFD_IOC_CREATE_QUEUE, nullptr, "CREATE_QUEUE");
-    set(AMDKFD_IOC_DESTROY_QUEUE, nullptr, "DESTROY_QUEUE");
-    set(AMDKFD_IOC_SET_MEMORY_POLICY, SetMemoryPolicy, "SET_MEMORY_POLICY");
-    set(AMDKFD_IOC_GET_CLOCK_COUNTERS, nullptr, "GET_CLOCK_COUNTERS");
+    set(AMDKFD_IOC_CREATE_QUEUE, CreateQueue, "CREATE_QUEUE",
+        Describe<kfd_ioctl_create_queue_args>(DescCreateQueue{}));
+    set(AMDKFD_IOC_DESTROY_QUEUE, DestroyQueue, "DESTROY_QUEUE",
+        Describe<kfd_ioctl_destroy_queue_args>(DescQueueId{}));
+    set(AMDKFD_IOC_SET_MEMORY_POLICY, SetMemoryPolicy, "SET_MEMORY_POLICY",
+        Describe<kfd_ioctl_set_memory_policy_args>(DescPolicy{}));
+    set(AMDKFD_IOC_GET_CLOCK_COUNTERS, GetClockCounters, "GET_CLOCK_COUNTERS",
+        Describe<kfd_ioctl_get_clock_counters_args>(DescClock{}));
     set(AMDKFD_IOC_GET_PROCESS_APERTURES, GetProcessApertures, "GET_PROCESS_APERTURES");
-    set(AMDKFD_IOC_UPDATE_QUEUE, nullptr, "UPDATE_QUEUE");
-    set(AMDKFD_IOC_CREATE_EVENT, nullptr, "CREATE_EVENT");
-    set(AMDKFD_IOC_DESTROY_EVENT, nullptr, "DESTROY_EVENT");
-    set(AMDKFD_IOC_SET_EVENT, nullptr, "SET_EVENT");
-    set(AMDKFD_IOC_RESET_EVENT, nullptr, "RESET_EVENT");
-    set(AMDKFD_IOC_WAIT_EVENTS, nullptr, "WAIT_EVENTS");
-    set(AMDKFD_IOC_DBG_REGISTER_DEPRECATED, nullptr, "DBG_REGISTER");
-    set(AMDKFD_IOC_DBG_UNREGISTER_DEPRECATED, nullptr, "DBG_UNREGISTER");
-    set(AMDKFD_IOC_DBG_ADDRESS_WATCH_DEPRECATED, nullptr, "DBG_ADDRESS_WATCH");
-    set(AMDKFD_IOC_DBG_WAVE_CONTROL_DEPRECATED, nullptr, "DBG_WAVE_CONTROL");
-    set(AMDKFD_IOC_SET_SCRATCH_BACKING_VA, nullptr, "SET_SCRATCH_BACKING_VA");
-    set(AMDKFD_IOC_GET_TILE_CONFIG, nullptr, "GET_TILE_CONFIG");
-    set(AMDKFD_IOC_SET_TRAP_HANDLER, nullptr, "SET_TRAP_HANDLER");
-    set(AMDKFD_IOC_GET_PROCESS_APERTURES_NEW, GetProcessAperturesNew, "GET_PROCESS_APERTURES_NEW");
+    set(AMDKFD_IOC_UPDATE_QUEUE, UpdateQueue, "UPDATE_QUEUE",
+        Describe<kfd_ioctl_update_queue_args>(DescUpdateQueue{}));
+    set(AMDKFD_IOC_CREATE_EVENT, CreateEvent, "CREATE_EVENT",
+        Describe<kfd_ioctl_create_event_args>(DescCreateEvent{}));
+    set(AMDKFD_IOC_DESTROY_EVENT, DestroyEvent, "DESTROY_EVENT",
+        Describe<kfd_ioctl_set_event_args>(DescEventId{}));
+    set(AMDKFD_IOC_SET_EVENT, SetEvent, "SET_EVENT", Describe<kfd_ioctl_set_event_args>(DescEventId{}));
+    set(AMDKFD_IOC_RESET_EVENT, ResetEvent, "RESET_EVENT",
+        Describe<kfd_ioctl_set_event_args>(DescEventId{}));
+    set(AMDKFD_IOC_WAIT_EVENTS, WaitEvents, "WAIT_EVENTS",
+        Describe<kfd_ioctl_wait_events_args>(DescWait{}));
+    set(AMDKFD_IOC_DBG_REGISTER_DEPRECATED, DeprecatedDebug, "DBG_REGISTER");
+    set(AMDKFD_IOC_DBG_UNREGISTER_DEPRECATED, DeprecatedDebug, "DBG_UNREGISTER");
+    set(AMDKFD_IOC_DBG_ADDRESS_WATCH_DEPRECATED, DeprecatedDebug, "DBG_ADDRESS_WATCH");
+    set(AMDKFD_IOC_DBG_WAVE_CONTROL_DEPRECATED, DeprecatedDebug, "DBG_WAVE_CONTROL");
+    set(AMDKFD_IOC_SET_SCRATCH_BACKING_VA, SetScratchBackingVa, "SET_SCRATCH_BACKING_VA",
+        Describe<kfd_ioctl_set_scratch_backing_va_args>(DescScratch{}));
+    set(AMDKFD_IOC_GET_TILE_CONFIG, GetTileConfig, "GET_TILE_CONFIG",
+        Describe<kfd_ioctl_get_tile_config_args>(DescTile{}));
+    set(AMDKFD_IOC_SET_TRAP_HANDLER, SetTrapHandler, "SET_TRAP_HANDLER",
+        Describe<kfd_ioctl_set_trap_handler_args>(DescTrap{}));
+    set(AMDKFD_IOC_GET_PROCESS_APERTURES_NEW, GetProcessAperturesNew, "GET_PROCESS_APERTURES_NEW",
+        Describe<kfd_ioctl_get_process_apertures_new_args>(DescAperturesNew{}));
     set(AMDKFD_IOC_ACQUIRE_VM, AcquireVm, "ACQUIRE_VM", Describe<kfd_ioctl_acquire_vm_args>(DescAcquire{}));
     set(AMDKFD_IOC_ALLOC_MEMORY_OF_GPU, AllocMemoryOfGpu, "ALLOC_MEMORY_OF_GPU",
         Describe<kfd_ioctl_alloc_memory_of_gpu_args>(DescAlloc{}));
@@ -110,7 +215,8 @@ struct Table {
     set(AMDKFD_IOC_ALLOC_QUEUE_GWS, nullptr, "ALLOC_QUEUE_GWS");
     set(AMDKFD_IOC_SMI_EVENTS, nullptr, "SMI_EVENTS");
     set(AMDKFD_IOC_SVM, nullptr, "SVM");
-    set(AMDKFD_IOC_SET_XNACK_MODE, SetXnackMode, "SET_XNACK_MODE");
+    set(AMDKFD_IOC_SET_XNACK_MODE, SetXnackMode, "SET_XNACK_MODE",
+        Describe<kfd_ioctl_set_xnack_mode_args>(DescXnack{}));
     set(AMDKFD_IOC_CRIU_OP, nullptr, "CRIU_OP");
     set(AMDKFD_IOC_AVAILABLE_MEMORY, AvailableMemory, "AVAILABLE_MEMORY",
         Describe<kfd_ioctl_get_available_memory_args>(DescAvail{}));
@@ -133,6 +239,15 @@ const IoctlDesc* FindIoctl(unsigned nr) {
 std::string IoctlName(unsigned long cmd) {
   const IoctlDesc* d = FindIoctl(_IOC_NR(cmd));
   if (d != nullptr && d->name != nullptr) return d->name;
+  // ROCm 5.2's thunk numbers outside the upstream table.
+  switch (_IOC_NR(cmd)) {
+    case 0x80: return "IPC_IMPORT_HANDLE";
+    case 0x81: return "IPC_EXPORT_HANDLE";
+    case 0x82: return "DBG_TRAP";
+    case 0x83: return "CROSS_MEMORY_COPY";
+    case 0x84: return "RLC_SPM";
+    default: break;
+  }
   char buf[32];
   snprintf(buf, sizeof(buf), "0x%02x", static_cast<unsigned>(_IOC_NR(cmd)));
   return buf;

@@ -52,5 +52,21 @@ Code FreeMemoryOfGpu(IoctlContext& ctx, void* args);
 Code MapMemoryToGpu(IoctlContext& ctx, void* args);
 Code UnmapMemoryFromGpu(IoctlContext& ctx, void* args);
 Code AvailableMemory(IoctlContext& ctx, void* args);
+// event_ioctls.cc
+Code CreateEvent(IoctlContext& ctx, void* args);
+Code DestroyEvent(IoctlContext& ctx, void* args);
+Code SetEvent(IoctlContext& ctx, void* args);
+Code ResetEvent(IoctlContext& ctx, void* args);
+Code WaitEvents(IoctlContext& ctx, void* args);
+// queue_ioctls.cc
+Code CreateQueue(IoctlContext& ctx, void* args);
+Code DestroyQueue(IoctlContext& ctx, void* args);
+Code UpdateQueue(IoctlContext& ctx, void* args);
+// misc_ioctls.cc
+Code GetClockCounters(IoctlContext& ctx, void* args);
+Code SetScratchBackingVa(IoctlContext& ctx, void* args);
+Code SetTrapHandler(IoctlContext& ctx, void* args);
+Code GetTileConfig(IoctlContext& ctx, void* args);
+Code DeprecatedDebug(IoctlContext& ctx, void* args);  // DBG_* 0x0D-0x10: kPermission
 
 }  // namespace vkfd::uapi

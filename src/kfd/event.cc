@@ -1,0 +1,298 @@
+#include "kfd/event.h"
+
+#include <sys/mman.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "kfd/fence.h"
+
+namespace vkfd::kfd {
+namespace {
+
+constexpr uint64_t kUnsignaledSlot = ~uint64_t{0};
+// Until the client maps the kernel-allocated page, only its first 256 slots are usable.
+constexpr uint64_t kDefaultMappedSize = 256 * 8;
+
+// One timerfd per waiting thread. Keyed by pid: a forked child must not share its parent's timer (the
+// open file description would be shared, and so would the wake-ups).
+class ThreadTimer {
+ public:
+  ~ThreadTimer() {
+    if (fd_ >= 0) close(fd_);
+  }
+  int fd() {
+    const pid_t pid = getpid();
+    if (fd_ < 0 || pid_ != pid) {
+      // The inherited fd (if any) belongs to the parent's description; leave it to the parent.
+      fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+      pid_ = pid;
+    }
+    return fd_;
+  }
+
+ private:
+  int fd_ = -1;
+  pid_t pid_ = 0;
+};
+
+int ThreadTimerFd() {
+  thread_local ThreadTimer timer;
+  return timer.fd();
+}
+
+// Arms `fd` to expire at CLOCK_MONOTONIC `deadline_ns`; 0 disarms, a past time expires at once.
+void ArmTimer(int fd, int64_t deadline_ns) {
+  itimerspec spec{};
+  spec.it_value.tv_sec = static_cast<time_t>(deadline_ns / 1000000000);
+  spec.it_value.tv_nsec = static_cast<long>(deadline_ns % 1000000000);
+  // Failure is impossible for a valid timerfd and an absolute time; a lost arm would only make a
+  // finite wait end late, never early.
+  [[maybe_unused]] int r = timerfd_settime(fd, TFD_TIMER_ABSTIME, &spec, nullptr);
+}
+
+void WakeNow(int fd) { ArmTimer(fd, 1); }
+
+}  // namespace
+
+EventTable::EventTable() = default;
+
+EventTable::~EventTable() {
+  MutexLock lock(&mu_);
+  for (Event* ev : events_) {
+    for (Waiter* w : ev->waiters) {
+      w->event = nullptr;
+      WakeNow(w->wake_fd);
+    }
+    delete ev;
+  }
+  events_.clear();
+  if (kernel_page_fd_ >= 0) {
+    munmap(page_, kEventPageBytes);
+    close(kernel_page_fd_);
+  }
+}
+
+EventTable::Event* EventTable::FindLocked(uint32_t id) {
+  for (Event* ev : events_) {
+    if (ev->id == id) return ev;
+  }
+  return nullptr;
+}
+
+Status EventTable::EnsureKernelPageLocked() {
+  if (page_ != nullptr) return Status::Ok();
+  const int fd = memfd_create("vkfd-events", MFD_CLOEXEC);
+  if (fd < 0) return Status(Code::kNoMemory);
+  if (ftruncate(fd, kEventPageBytes) != 0) {
+    close(fd);
+    return Status(Code::kNoMemory);
+  }
+  void* p = mmap(nullptr, kEventPageBytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) {
+    close(fd);
+    return Status(Code::kNoMemory);
+  }
+  page_ = static_cast<uint8_t*>(p);
+  memset(page_, 0xff, kEventPageBytes);  // every slot UNSIGNALED
+  kernel_page_fd_ = fd;
+  mapped_size_ = kDefaultMappedSize;
+  return Status::Ok();
+}
+
+bool EventTable::has_page() const {
+  MutexLock lock(&mu_);
+  return page_ != nullptr;
+}
+
+Status EventTable::SetUserPage(uint8_t* host, uint64_t size) {
+  MutexLock lock(&mu_);
+  if (page_ != nullptr) return Status(Code::kInvalidArgs);
+  const uint64_t slots = std::min<uint64_t>(size, kEventPageBytes);
+  std::fill_n(reinterpret_cast<uint64_t*>(host), slots / 8, kUnsignaledSlot);
+  page_ = host;
+  mapped_size_ = size;
+  user_page_ = true;
+  return Status::Ok();
+}
+
+Result<int> EventTable::MapKernelPage(uint64_t size) {
+  MutexLock lock(&mu_);
+  if (size > kEventPageBytes) return Code::kInvalidArgs;
+  if (user_page_) return Code::kInvalidArgs;  // the client's own BO is the page
+  VKFD_RETURN_IF_ERROR(EnsureKernelPageLocked());
+  mapped_size_ = size;
+  return kernel_page_fd_;
+}
+
+Result<CreatedEvent> EventTable::Create(uint32_t type, bool auto_reset) {
+  MutexLock lock(&mu_);
+  const bool signal = type == kEventTypeSignal || type == kEventTypeDebug;
+  uint32_t id = 0;
+  if (signal) {
+    VKFD_RETURN_IF_ERROR(EnsureKernelPageLocked());
+    const uint64_t slots = std::min<uint64_t>(mapped_size_, kEventPageBytes) / 8;
+    if (signal_event_count_ >= slots) return Code::kNoSpace;
+    // idr_alloc(.., 0, slots): the lowest free id; 0 is reserved.
+    for (id = 1; id < slots && FindLocked(id) != nullptr; ++id) {
+    }
+    if (id >= slots) return Code::kNoSpace;
+    ++signal_event_count_;
+  } else {
+    for (id = kFirstNonSignalEventId; id != 0 && FindLocked(id) != nullptr; ++id) {
+    }
+    if (id == 0) return Code::kNoSpace;
+  }
+  auto* ev = new Event();
+  ev->id = id;
+  ev->type = signal ? kEventTypeSignal : type;
+  ev->auto_reset = auto_reset;
+  events_.push_back(ev);
+  if (signal) reinterpret_cast<uint64_t*>(page_)[id] = kUnsignaledSlot;
+  return CreatedEvent{id, signal};
+}
+
+void EventTable::WakeLocked(Event* ev) {
+  for (Waiter* w : ev->waiters) WakeNow(w->wake_fd);
+}
+
+Status EventTable::Destroy(uint32_t id) {
+  MutexLock lock(&mu_);
+  auto it = std::find_if(events_.begin(), events_.end(), [id](Event* e) { return e->id == id; });
+  if (it == events_.end()) return Status(Code::kInvalidArgs);
+  Event* ev = *it;
+  for (Waiter* w : ev->waiters) {
+    w->event = nullptr;
+    WakeNow(w->wake_fd);
+  }
+  if (ev->id < kFirstNonSignalEventId) --signal_event_count_;
+  events_.erase(it);
+  delete ev;
+  return Status::Ok();
+}
+
+// set_event(): an auto-reset event stays signalled only when nobody was waiting for it.
+void EventTable::SetLocked(Event* ev) {
+  ev->signaled = !ev->auto_reset || ev->waiters.empty();
+  for (Waiter* w : ev->waiters) w->activated = true;
+}
+
+Status EventTable::Set(uint32_t id) {
+  MutexLock lock(&mu_);
+  Event* ev = FindLocked(id);
+  if (ev == nullptr || ev->type != kEventTypeSignal) return Status(Code::kInvalidArgs);
+  SetLocked(ev);
+  WakeLocked(ev);
+  return Status::Ok();
+}
+
+Status EventTable::Reset(uint32_t id) {
+  MutexLock lock(&mu_);
+  Event* ev = FindLocked(id);
+  if (ev == nullptr || ev->type != kEventTypeSignal) return Status(Code::kInvalidArgs);
+  ev->signaled = false;
+  return Status::Ok();
+}
+
+WaitResult EventTable::TestLocked(std::span<Waiter> waiters, bool wait_all) {
+  size_t activated = 0;
+  for (Waiter& w : waiters) {
+    if (w.event == nullptr) return WaitResult::kFail;
+    if (w.activated) {
+      if (!wait_all) return WaitResult::kComplete;
+      ++activated;
+    }
+  }
+  return activated == waiters.size() ? WaitResult::kComplete : WaitResult::kTimeout;
+}
+
+void EventTable::FreeWaitersLocked(std::span<Waiter> waiters, bool undo_auto_reset) {
+  for (Waiter& w : waiters) {
+    if (w.event == nullptr) continue;
+    auto& list = w.event->waiters;
+    list.erase(std::remove(list.begin(), list.end(), &w), list.end());
+    if (undo_auto_reset && w.activated && w.event->auto_reset) {
+      SetLocked(w.event);
+      WakeLocked(w.event);
+    }
+    w.event = nullptr;
+  }
+}
+
+Status EventTable::Wait(std::span<const uint32_t> ids, bool wait_all, uint32_t timeout_ms,
+                        WaitResult* result, uint32_t* remaining_ms) {
+  *result = WaitResult::kFail;
+  const int fd = ThreadTimerFd();
+  if (fd < 0) return Status(Code::kNoMemory);
+  // user_timeout_to_jiffies: finite timeouts are capped at 0x7FFFFFFF ms and get one more tick.
+  int64_t deadline = 0;
+  if (timeout_ms != kWaitInfinite && timeout_ms != kWaitImmediate) {
+    const int64_t ms = std::min<uint32_t>(timeout_ms, 0x7fffffffu);
+    deadline = MonotonicNowNs() + (ms + 1) * 1000000;
+  }
+  std::vector<Waiter> waiters(ids.size());
+  MutexLock lock(&mu_);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    Event* ev = FindLocked(ids[i]);
+    if (ev == nullptr) {
+      FreeWaitersLocked(std::span(waiters.data(), i), false);
+      return Status(Code::kInvalidArgs);
+    }
+    waiters[i].event = ev;
+    waiters[i].activated = ev->signaled;
+    waiters[i].wake_fd = fd;
+    ev->signaled = ev->signaled && !ev->auto_reset;
+  }
+  WaitResult state = TestLocked(waiters, wait_all);
+  if (state == WaitResult::kComplete) {
+    FreeWaitersLocked(waiters, false);
+    *result = state;
+    return Status::Ok();
+  }
+  for (Waiter& w : waiters) {
+    if (!w.activated) w.event->waiters.push_back(&w);
+  }
+  Code code = Code::kOk;
+  for (;;) {
+    state = TestLocked(waiters, wait_all);
+    if (state != WaitResult::kTimeout) break;
+    if (timeout_ms == kWaitImmediate) break;
+    if (deadline != 0 && MonotonicNowNs() >= deadline) break;
+    ArmTimer(fd, deadline);  // 0 (infinite) disarms: only a wake-up ends the read
+    mu_.Unlock();
+    uint64_t expirations;
+    // read() on a timerfd: restarted by the host kernel after an SA_RESTART handler, EINTR otherwise.
+    const ssize_t n = read(fd, &expirations, sizeof(expirations));
+    const int err = errno;
+    mu_.Lock();
+    if (n < 0 && err == EINTR) {
+      code = Code::kInterrupted;
+      break;
+    }
+  }
+  ArmTimer(fd, 0);
+  if (code == Code::kInterrupted) {
+    if (deadline != 0) {
+      const int64_t left = std::max<int64_t>(0, deadline - MonotonicNowNs());
+      *remaining_ms = static_cast<uint32_t>(left / 1000000);
+    }
+    FreeWaitersLocked(waiters, /*undo_auto_reset=*/true);
+    *result = WaitResult::kFail;
+    return Status(code);
+  }
+  FreeWaitersLocked(waiters, false);
+  *result = state;
+  if (state == WaitResult::kFail) return Status(Code::kIo);
+  return Status::Ok();
+}
+
+size_t EventTable::DebugEventCount() const {
+  MutexLock lock(&mu_);
+  return events_.size();
+}
+
+}  // namespace vkfd::kfd

@@ -1,0 +1,113 @@
+// EventTable: one process's KFD events (kfd_events.c) — signal events with slots in the event page,
+// the other event types, and the waits on them.
+//
+// Life cycle: created with the process (lazily, on the first event ioctl); events live from Create to
+// Destroy or until the table dies, which wakes every waiter with FAIL, as DESTROY_EVENT does.
+// Ids: signal (and debug) events take the lowest free id in [1, mapped slots) — id 0 is reserved, as
+// the kernel's idr_alloc(NULL, 0, 1) reserves it; every other type takes ids from 4096 upward.
+//
+// Waits block in read() on a per-thread timerfd. The timer is armed with the wait's absolute deadline
+// (or left disarmed for an infinite wait), and Set/Destroy wake a waiter by re-arming its timer to
+// expire at once. So one blocking read() covers both wake-up sources, and the host kernel applies the
+// exact SA_RESTART rule to it: after a handler with SA_RESTART the read is transparently restarted (the
+// wait continues towards the same deadline, which is what the kernel's rewrite of args->timeout
+// achieves), after one without it fails with EINTR and Wait reports kInterrupted. Every wake-up is
+// re-checked under mu_, so spurious or stale wake-ups cost one loop and no wake-up can be lost: the
+// waiter arms its deadline and Set arms "now" under the same lock.
+//
+// Thread-safe; mu_ is a leaf (taken after Process::mu_, never while waiting).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "base/status.h"
+#include "base/thread_annotations.h"
+
+namespace vkfd::kfd {
+
+inline constexpr uint32_t kSignalEventLimit = 4096;       // KFD_SIGNAL_EVENT_LIMIT
+inline constexpr uint32_t kFirstNonSignalEventId = 4096;  // KFD_FIRST_NONSIGNAL_EVENT_ID
+inline constexpr uint64_t kEventPageBytes = uint64_t{kSignalEventLimit} * 8;
+inline constexpr uint32_t kWaitInfinite = 0xffffffffu;    // KFD_EVENT_TIMEOUT_INFINITE
+inline constexpr uint32_t kWaitImmediate = 0;             // KFD_EVENT_TIMEOUT_IMMEDIATE
+
+// Event types as the ABI numbers them (HSA_EVENTTYPE).
+inline constexpr uint32_t kEventTypeSignal = 0;
+inline constexpr uint32_t kEventTypeDebug = 5;
+
+enum class WaitResult : uint32_t { kComplete = 0, kTimeout = 1, kFail = 2 };
+
+struct CreatedEvent {
+  uint32_t id = 0;
+  bool signal = false;  // has a slot in the event page (event_slot_index == id)
+};
+
+class EventTable {
+ public:
+  EventTable();
+  ~EventTable();
+  EventTable(const EventTable&) = delete;
+  EventTable& operator=(const EventTable&) = delete;
+
+  // CREATE_EVENT. The type is not validated (as in the kernel). kNoSpace when every slot of the event
+  // page is taken; kNoMemory if the kernel-side page cannot be made.
+  Result<CreatedEvent> Create(uint32_t type, bool auto_reset) EXCLUDES(mu_);
+  // kInvalidArgs for an unknown id. Waiters on it finish with kFail.
+  Status Destroy(uint32_t id) EXCLUDES(mu_);
+  // kInvalidArgs for an unknown id or a type the CPU cannot signal (only signal events can be).
+  Status Set(uint32_t id) EXCLUDES(mu_);
+  Status Reset(uint32_t id) EXCLUDES(mu_);
+
+  bool has_page() const EXCLUDES(mu_);
+  // Installs the client's event page (the BO given to CREATE_EVENT): every slot becomes UNSIGNALED
+  // and the usable slot count follows the BO size. kInvalidArgs if a page exists already.
+  Status SetUserPage(uint8_t* host, uint64_t size) EXCLUDES(mu_);
+  // The kernel-allocated page (made at the first signal event without a user page), for mmap of the
+  // EVENTS offset of /dev/kfd: its memfd, or -1. Mapping it sets the usable size (kInvalidArgs above
+  // 32 KiB).
+  Result<int> MapKernelPage(uint64_t size) EXCLUDES(mu_);
+
+  // WAIT_EVENTS. `timeout_ms` in the ABI's encoding (0 immediate, ~0u infinite); *remaining_ms gets
+  // the time left when the wait is interrupted. Returns kOk with *result COMPLETE or TIMEOUT;
+  // kInvalidArgs for an unknown id; kInterrupted after a signal handler without SA_RESTART;
+  // kIo when an event was destroyed during the wait (*result FAIL).
+  Status Wait(std::span<const uint32_t> ids, bool wait_all, uint32_t timeout_ms, WaitResult* result,
+              uint32_t* remaining_ms) EXCLUDES(mu_);
+
+  size_t DebugEventCount() const EXCLUDES(mu_);
+
+ private:
+  struct Event;
+  struct Waiter {
+    Event* event = nullptr;  // null once the event is destroyed
+    bool activated = false;
+    int wake_fd = -1;
+  };
+  struct Event {
+    uint32_t id = 0;
+    uint32_t type = 0;
+    bool auto_reset = false;
+    bool signaled = false;
+    std::vector<Waiter*> waiters;
+  };
+
+  Event* FindLocked(uint32_t id) REQUIRES(mu_);
+  void WakeLocked(Event* ev) REQUIRES(mu_);
+  static void SetLocked(Event* ev);
+  WaitResult TestLocked(std::span<Waiter> waiters, bool wait_all) REQUIRES(mu_);
+  void FreeWaitersLocked(std::span<Waiter> waiters, bool undo_auto_reset) REQUIRES(mu_);
+  Status EnsureKernelPageLocked() REQUIRES(mu_);
+
+  mutable Mutex mu_;
+  std::vector<Event*> events_ GUARDED_BY(mu_);  // owned; few, so a vector
+  uint8_t* page_ GUARDED_BY(mu_) = nullptr;     // slots (user page or kernel page)
+  uint64_t mapped_size_ GUARDED_BY(mu_) = 0;    // usable bytes of the page
+  bool user_page_ GUARDED_BY(mu_) = false;
+  int kernel_page_fd_ GUARDED_BY(mu_) = -1;
+  uint32_t signal_event_count_ GUARDED_BY(mu_) = 1;  // id 0 is reserved
+  uint32_t next_other_id_ GUARDED_BY(mu_) = kFirstNonSignalEventId;
+};
+
+}  // namespace vkfd::kfd

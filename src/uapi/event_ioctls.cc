@@ -1,0 +1,71 @@
+// CREATE/DESTROY/SET/RESET/WAIT_EVENTS: ABI structs in, kfd::EventTable calls, ABI structs out.
+#include <linux/kfd_ioctl.h>
+
+#include <vector>
+
+#include "base/user_memory.h"
+#include "kfd/event.h"
+#include "kfd/mmap_offsets.h"
+#include "kfd/process.h"
+#include "uapi/ioctl_table.h"
+
+namespace vkfd::uapi {
+
+Code CreateEvent(IoctlContext& ctx, void* data) {
+  auto& args = *static_cast<kfd_ioctl_create_event_args*>(data);
+  if (args.event_page_offset != 0) {
+    const Status page = ctx.process->SetEventPage(args.event_page_offset);
+    if (!page.ok()) return page.code();
+  }
+  auto created = ctx.process->events().Create(args.event_type, args.auto_reset != 0);
+  if (!created.ok()) return created.code();
+  args.event_id = created->id;
+  args.event_trigger_data = created->id;
+  if (created->signal) {
+    args.event_page_offset = kfd::kMmapTypeEvents;
+    args.event_slot_index = created->id;
+  } else {
+    args.event_page_offset = 0;
+  }
+  return Code::kOk;
+}
+
+Code DestroyEvent(IoctlContext& ctx, void* data) {
+  auto& args = *static_cast<kfd_ioctl_destroy_event_args*>(data);
+  return ctx.process->events().Destroy(args.event_id).code();
+}
+
+Code SetEvent(IoctlContext& ctx, void* data) {
+  auto& args = *static_cast<kfd_ioctl_set_event_args*>(data);
+  return ctx.process->events().Set(args.event_id).code();
+}
+
+Code ResetEvent(IoctlContext& ctx, void* data) {
+  auto& args = *static_cast<kfd_ioctl_reset_event_args*>(data);
+  return ctx.process->events().Reset(args.event_id).code();
+}
+
+Code WaitEvents(IoctlContext& ctx, void* data) {
+  auto& args = *static_cast<kfd_ioctl_wait_events_args*>(data);
+  // Each kfd_event_data is copied in one by one; only event_id matters for the events vkfd raises.
+  std::vector<uint32_t> ids(args.num_events);
+  for (uint32_t i = 0; i < args.num_events; ++i) {
+    kfd_event_data event;
+    if (!CopyFromUser(&event, args.events_ptr + uint64_t{i} * sizeof(event)).ok()) {
+      args.wait_result = KFD_IOC_WAIT_RESULT_FAIL;
+      return Code::kFault;
+    }
+    ids[i] = event.event_id;
+  }
+  kfd::WaitResult result = kfd::WaitResult::kFail;
+  uint32_t remaining = args.timeout;
+  const Status status =
+      ctx.process->events().Wait(ids, args.wait_for_all != 0, args.timeout, &result, &remaining);
+  args.wait_result = static_cast<uint32_t>(result);
+  const Code code = status.code();
+  // An interrupted wait reports the time left, so that a restart waits only for the rest.
+  if (code == Code::kInterrupted) args.timeout = remaining;
+  return code;
+}
+
+}  // namespace vkfd::uapi

@@ -1,0 +1,36 @@
+#include "uapi/kfd_mmap.h"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "kfd/driver.h"
+#include "kfd/process.h"
+#include "uapi/errno_table.h"
+#include "uapi/kfd_device.h"
+
+namespace vkfd::uapi {
+
+void* KfdMmap(KfdDevice& device, void* addr, size_t length, int prot, int flags, int fd,
+              off_t offset) {
+  auto file = device.Lookup(fd);
+  if (!file || file->kind != OpenFile::Kind::kKfd) {
+    errno = EBADF;
+    return MAP_FAILED;
+  }
+  // kfd_mmap works on the caller's process (kfd_get_process(current)), not on the file's.
+  auto process = device.driver().FindProcess(static_cast<int>(getpid()));
+  if (!process) {
+    errno = EINVAL;
+    return MAP_FAILED;
+  }
+  auto target = process->ResolveKfdMmap(static_cast<uint64_t>(offset), length);
+  if (!target.ok()) {
+    errno = ErrnoFor(target.code());
+    return MAP_FAILED;
+  }
+  return mmap(addr, length, prot, flags, target->fd, static_cast<off_t>(target->offset));
+}
+
+}  // namespace vkfd::uapi
