@@ -15,6 +15,10 @@
 #include <cerrno>
 #include <mutex>
 
+// Dispositions are installed with glibc's __sigaction, never through the `sigaction` symbol: inside the
+// LD_PRELOAD interposer that symbol is the shim's wrapper, which routes SIGSEGV/SIGBUS back here.
+extern "C" int __sigaction(int sig, const struct sigaction* act, struct sigaction* old);
+
 namespace vkfd {
 namespace {
 
@@ -50,7 +54,7 @@ void ForwardFault(int sig, siginfo_t* info, void* ucontext) {
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   sigemptyset(&dfl.sa_mask);
-  sigaction(sig, &dfl, nullptr);
+  __sigaction(sig, &dfl, nullptr);
   if (info != nullptr && info->si_code <= 0) raise(sig);  // a sent signal, not a fault: resend
 }
 
@@ -69,8 +73,8 @@ void InstallOnce() {
   sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
   sigemptyset(&sa.sa_mask);
   std::lock_guard<std::mutex> lock(g_chain_mu);
-  sigaction(SIGSEGV, &sa, &g_chained[0]);
-  sigaction(SIGBUS, &sa, &g_chained[1]);
+  __sigaction(SIGSEGV, &sa, &g_chained[0]);
+  __sigaction(SIGBUS, &sa, &g_chained[1]);
   // Never chain to ourselves (a second copy of this library, or re-installation).
   for (auto& c : g_chained) {
     if ((c.sa_flags & SA_SIGINFO) && c.sa_sigaction == FaultHandler) {

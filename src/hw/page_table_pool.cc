@@ -3,6 +3,8 @@
 #include <cassert>
 #include <cstring>
 
+#include <fcntl.h>
+
 namespace vkfd::hw {
 
 PageTablePool::PageTablePool(GpuMemory* memory, uint64_t vram_base)
@@ -60,6 +62,9 @@ void PageTablePool::Free(const TablePage& page) {
     chunks_.erase(it);
     return;
   }
+  // Give the page's host memory back: host memory follows live data, page tables included.
+  fallocate(memory_->fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(page_offset),
+            4096);
   if (chunk.free_pages.empty()) chunks_with_space_.push_back(chunk_offset);
   chunk.free_pages.push_back(static_cast<uint32_t>((page_offset - chunk_offset) / 4096));
 }

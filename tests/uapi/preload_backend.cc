@@ -91,8 +91,16 @@ class PreloadBackend : public Backend {
 }  // namespace
 
 Backend* CreateBackend(const std::string& topology) {
+  // The topology this program runs on: named by the test runner, or by `vkfd run` itself (which
+  // exports the preset it emulates). Unknown (a real machine, a topology file): run every test.
   const char* running = getenv("VKFD_TEST_TOPOLOGY");
-  if (running != nullptr && topology != running) return nullptr;  // the test skips itself
+  if (running == nullptr) running = getenv("VKFD_TOPOLOGY");
+  std::string uniform;  // `vkfd run --gpus N` emulates what preset mi210xN describes
+  if (running == nullptr && getenv("VKFD_GPUS") != nullptr) {
+    uniform = std::string("mi210x") + getenv("VKFD_GPUS");
+    running = uniform.c_str();
+  }
+  if (running != nullptr && *running != '\0' && topology != running) return nullptr;  // skip
   return new PreloadBackend();
 }
 

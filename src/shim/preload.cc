@@ -1,0 +1,475 @@
+// libvkfd-preload.so: the libc wrappers, and nothing else (the model is Mesa's drm-shim, without its
+// gaps). Each wrapper asks shim.h whether the path or fd is ours; if not, the call goes to the next
+// definition (libc) untouched, arguments and errno included. Ours: device paths open the emulated
+// device, sysfs paths are redirected into the fake root, ioctl/mmap on device fds go to uapi/.
+//
+// Unsafe code confined here: dlsym(RTLD_NEXT) and variadic argument forwarding. The real functions
+// are resolved once each (thread-safe static initialisation).
+#include <dirent.h>
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+
+#include "base/user_memory.h"
+#include "shim/shim.h"
+#include "uapi/kfd_device.h"
+#include "uapi/kfd_mmap.h"
+
+using vkfd::shim::ClassifyPath;
+using vkfd::shim::PathInfo;
+using vkfd::shim::PathKind;
+
+namespace {
+
+template <typename F>
+F Real(const char* name) {
+  void* sym = dlsym(RTLD_NEXT, name);
+  if (sym == nullptr) {
+    fprintf(stderr, "vkfd: cannot resolve %s: %s\n", name, dlerror());
+    abort();
+  }
+  return reinterpret_cast<F>(sym);
+}
+
+#define VKFD_REAL(name) \
+  static const auto real_##name = Real<decltype(&::name)>(#name)
+
+bool NeedsMode(int flags) { return (flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE; }
+
+// The path to hand to libc: the redirected one for ours (device paths stat as fake-root files).
+const char* Target(const PathInfo& info, const char* path) {
+  return info.kind == PathKind::kOther ? path : info.redirected.c_str();
+}
+
+bool IsDevice(const PathInfo& info) {
+  return info.kind == PathKind::kKfd || info.kind == PathKind::kRender ||
+         info.kind == PathKind::kDebugVm;
+}
+
+int FlagsFromFopenMode(const char* mode) {
+  int flags = O_RDONLY;
+  if (strchr(mode, '+') != nullptr) {
+    flags = O_RDWR;
+  } else if (mode[0] == 'w' || mode[0] == 'a') {
+    flags = O_WRONLY;
+  }
+  if (strchr(mode, 'e') != nullptr) flags |= O_CLOEXEC;
+  return flags;
+}
+
+FILE* FopenDevice(const PathInfo& info, const char* mode) {
+  const int fd = vkfd::shim::OpenDevicePath(info, FlagsFromFopenMode(mode));
+  if (fd < 0) return nullptr;
+  FILE* f = fdopen(fd, mode);
+  if (f == nullptr) {
+    const int err = errno;
+    vkfd::shim::ForgetFd(fd);
+    close(fd);
+    errno = err;
+  }
+  return f;
+}
+
+}  // namespace
+
+extern "C" {
+
+// ---- open family -----------------------------------------------------------------------------
+
+#define VKFD_OPEN_BODY(real_call_path, real_call_redirected)            \
+  PathInfo info = ClassifyPath(path);                                   \
+  if (IsDevice(info)) return vkfd::shim::OpenDevicePath(info, flags);   \
+  if (info.kind == PathKind::kRedirect) return real_call_redirected;    \
+  return real_call_path
+
+int open(const char* path, int flags, ...) {
+  VKFD_REAL(open);
+  mode_t mode = 0;
+  if (NeedsMode(flags)) {
+    va_list ap;
+    va_start(ap, flags);
+    mode = static_cast<mode_t>(va_arg(ap, int));
+    va_end(ap);
+  }
+  VKFD_OPEN_BODY(real_open(path, flags, mode), real_open(info.redirected.c_str(), flags, mode));
+}
+
+int open64(const char* path, int flags, ...) {
+  VKFD_REAL(open64);
+  mode_t mode = 0;
+  if (NeedsMode(flags)) {
+    va_list ap;
+    va_start(ap, flags);
+    mode = static_cast<mode_t>(va_arg(ap, int));
+    va_end(ap);
+  }
+  VKFD_OPEN_BODY(real_open64(path, flags, mode), real_open64(info.redirected.c_str(), flags, mode));
+}
+
+int openat(int dirfd, const char* path, int flags, ...) {
+  VKFD_REAL(openat);
+  mode_t mode = 0;
+  if (NeedsMode(flags)) {
+    va_list ap;
+    va_start(ap, flags);
+    mode = static_cast<mode_t>(va_arg(ap, int));
+    va_end(ap);
+  }
+  VKFD_OPEN_BODY(real_openat(dirfd, path, flags, mode),
+                 real_openat(dirfd, info.redirected.c_str(), flags, mode));
+}
+
+int openat64(int dirfd, const char* path, int flags, ...) {
+  VKFD_REAL(openat64);
+  mode_t mode = 0;
+  if (NeedsMode(flags)) {
+    va_list ap;
+    va_start(ap, flags);
+    mode = static_cast<mode_t>(va_arg(ap, int));
+    va_end(ap);
+  }
+  VKFD_OPEN_BODY(real_openat64(dirfd, path, flags, mode),
+                 real_openat64(dirfd, info.redirected.c_str(), flags, mode));
+}
+
+// _FORTIFY_SOURCE entry points (no mode: they are only used without O_CREAT).
+int __open_2(const char* path, int flags) {
+  VKFD_REAL(__open_2);
+  VKFD_OPEN_BODY(real___open_2(path, flags), real___open_2(info.redirected.c_str(), flags));
+}
+
+int __open64_2(const char* path, int flags) {
+  VKFD_REAL(__open64_2);
+  VKFD_OPEN_BODY(real___open64_2(path, flags), real___open64_2(info.redirected.c_str(), flags));
+}
+
+int __openat_2(int dirfd, const char* path, int flags) {
+  VKFD_REAL(__openat_2);
+  VKFD_OPEN_BODY(real___openat_2(dirfd, path, flags),
+                 real___openat_2(dirfd, info.redirected.c_str(), flags));
+}
+
+int __openat64_2(int dirfd, const char* path, int flags) {
+  VKFD_REAL(__openat64_2);
+  VKFD_OPEN_BODY(real___openat64_2(dirfd, path, flags),
+                 real___openat64_2(dirfd, info.redirected.c_str(), flags));
+}
+
+// glibc's fopen and opendir open files internally, not through the symbols above.
+FILE* fopen(const char* path, const char* mode) {
+  VKFD_REAL(fopen);
+  PathInfo info = ClassifyPath(path);
+  if (IsDevice(info)) return FopenDevice(info, mode);
+  return real_fopen(Target(info, path), mode);
+}
+
+FILE* fopen64(const char* path, const char* mode) {
+  VKFD_REAL(fopen64);
+  PathInfo info = ClassifyPath(path);
+  if (IsDevice(info)) return FopenDevice(info, mode);
+  return real_fopen64(Target(info, path), mode);
+}
+
+DIR* opendir(const char* path) {
+  VKFD_REAL(opendir);
+  PathInfo info = ClassifyPath(path);
+  return real_opendir(Target(info, path));
+}
+
+// ---- stat family, access, readlink, realpath ---------------------------------------------------
+
+int stat(const char* path, struct stat* buf) {
+  VKFD_REAL(stat);
+  PathInfo info = ClassifyPath(path);
+  return real_stat(Target(info, path), buf);
+}
+
+int stat64(const char* path, struct stat64* buf) {
+  VKFD_REAL(stat64);
+  PathInfo info = ClassifyPath(path);
+  return real_stat64(Target(info, path), buf);
+}
+
+int lstat(const char* path, struct stat* buf) {
+  VKFD_REAL(lstat);
+  PathInfo info = ClassifyPath(path);
+  return real_lstat(Target(info, path), buf);
+}
+
+int lstat64(const char* path, struct stat64* buf) {
+  VKFD_REAL(lstat64);
+  PathInfo info = ClassifyPath(path);
+  return real_lstat64(Target(info, path), buf);
+}
+
+int fstatat(int dirfd, const char* path, struct stat* buf, int flags) {
+  VKFD_REAL(fstatat);
+  PathInfo info = ClassifyPath(path);
+  return real_fstatat(dirfd, Target(info, path), buf, flags);
+}
+
+int fstatat64(int dirfd, const char* path, struct stat64* buf, int flags) {
+  VKFD_REAL(fstatat64);
+  PathInfo info = ClassifyPath(path);
+  return real_fstatat64(dirfd, Target(info, path), buf, flags);
+}
+
+// The pre-2.33 ABI, still called by binaries built against older glibc.
+int __xstat(int ver, const char* path, struct stat* buf) {
+  using Fn = int (*)(int, const char*, struct stat*);
+  static const Fn real = Real<Fn>("__xstat");
+  PathInfo info = ClassifyPath(path);
+  return real(ver, Target(info, path), buf);
+}
+
+int __xstat64(int ver, const char* path, struct stat64* buf) {
+  using Fn = int (*)(int, const char*, struct stat64*);
+  static const Fn real = Real<Fn>("__xstat64");
+  PathInfo info = ClassifyPath(path);
+  return real(ver, Target(info, path), buf);
+}
+
+int __lxstat(int ver, const char* path, struct stat* buf) {
+  using Fn = int (*)(int, const char*, struct stat*);
+  static const Fn real = Real<Fn>("__lxstat");
+  PathInfo info = ClassifyPath(path);
+  return real(ver, Target(info, path), buf);
+}
+
+int __lxstat64(int ver, const char* path, struct stat64* buf) {
+  using Fn = int (*)(int, const char*, struct stat64*);
+  static const Fn real = Real<Fn>("__lxstat64");
+  PathInfo info = ClassifyPath(path);
+  return real(ver, Target(info, path), buf);
+}
+
+int __fxstatat(int ver, int dirfd, const char* path, struct stat* buf, int flags) {
+  using Fn = int (*)(int, int, const char*, struct stat*, int);
+  static const Fn real = Real<Fn>("__fxstatat");
+  PathInfo info = ClassifyPath(path);
+  return real(ver, dirfd, Target(info, path), buf, flags);
+}
+
+int __fxstatat64(int ver, int dirfd, const char* path, struct stat64* buf, int flags) {
+  using Fn = int (*)(int, int, const char*, struct stat64*, int);
+  static const Fn real = Real<Fn>("__fxstatat64");
+  PathInfo info = ClassifyPath(path);
+  return real(ver, dirfd, Target(info, path), buf, flags);
+}
+
+int statx(int dirfd, const char* path, int flags, unsigned int mask, struct statx* buf) {
+  VKFD_REAL(statx);
+  PathInfo info = ClassifyPath(path);
+  return real_statx(dirfd, Target(info, path), flags, mask, buf);
+}
+
+int access(const char* path, int mode) {
+  VKFD_REAL(access);
+  PathInfo info = ClassifyPath(path);
+  return real_access(Target(info, path), mode);
+}
+
+int faccessat(int dirfd, const char* path, int mode, int flags) {
+  VKFD_REAL(faccessat);
+  PathInfo info = ClassifyPath(path);
+  return real_faccessat(dirfd, Target(info, path), mode, flags);
+}
+
+int euidaccess(const char* path, int mode) {
+  VKFD_REAL(euidaccess);
+  PathInfo info = ClassifyPath(path);
+  return real_euidaccess(Target(info, path), mode);
+}
+
+int eaccess(const char* path, int mode) {
+  VKFD_REAL(eaccess);
+  PathInfo info = ClassifyPath(path);
+  return real_eaccess(Target(info, path), mode);
+}
+
+ssize_t readlink(const char* path, char* buf, size_t size) {
+  VKFD_REAL(readlink);
+  PathInfo info = ClassifyPath(path);
+  return real_readlink(Target(info, path), buf, size);
+}
+
+// Resolves inside the fake root, then reports the path as the program named it (root prefix removed).
+char* realpath(const char* path, char* resolved) {
+  VKFD_REAL(realpath);
+  PathInfo info = ClassifyPath(path);
+  if (info.kind == PathKind::kOther) return real_realpath(path, resolved);
+  char* result = real_realpath(info.redirected.c_str(), resolved);
+  if (result == nullptr) return nullptr;
+  const std::string& root = vkfd::shim::FakeRootDir();
+  if (strncmp(result, root.c_str(), root.size()) == 0) {
+    memmove(result, result + root.size(), strlen(result + root.size()) + 1);
+  }
+  return result;
+}
+
+// ---- fds ---------------------------------------------------------------------------------------
+
+int close(int fd) {
+  VKFD_REAL(close);
+  // Forget first: once the number is free another thread may reuse it.
+  if (vkfd::shim::FdOwner(fd) != nullptr) vkfd::shim::ForgetFd(fd);
+  return real_close(fd);
+}
+
+int close_range(unsigned int first, unsigned int last, int flags) {
+  VKFD_REAL(close_range);
+  if ((flags & CLOSE_RANGE_CLOEXEC) == 0) {
+    for (unsigned fd = first; fd <= last && fd < unsigned{vkfd::shim::kMaxFds}; ++fd) {
+      if (vkfd::shim::FdOwner(static_cast<int>(fd)) != nullptr) {
+        vkfd::shim::ForgetFd(static_cast<int>(fd));
+      }
+    }
+  }
+  return real_close_range(first, last, flags);
+}
+
+void closefrom(int lowfd) {
+  VKFD_REAL(closefrom);
+  for (int fd = lowfd < 0 ? 0 : lowfd; fd < vkfd::shim::kMaxFds; ++fd) {
+    if (vkfd::shim::FdOwner(fd) != nullptr) vkfd::shim::ForgetFd(fd);
+  }
+  real_closefrom(lowfd);
+}
+
+int dup(int fd) {
+  VKFD_REAL(dup);
+  const int r = real_dup(fd);
+  if (r >= 0) vkfd::shim::DupFd(fd, r);
+  return r;
+}
+
+int dup2(int oldfd, int newfd) {
+  VKFD_REAL(dup2);
+  if (oldfd != newfd && vkfd::shim::FdOwner(newfd) != nullptr) {
+    // dup2 closes newfd, unless oldfd is invalid: check that first, as the kernel does.
+    if (fcntl(oldfd, F_GETFD) < 0) return -1;
+    vkfd::shim::ForgetFd(newfd);
+  }
+  const int r = real_dup2(oldfd, newfd);
+  if (r >= 0 && oldfd != newfd) vkfd::shim::DupFd(oldfd, r);
+  return r;
+}
+
+int dup3(int oldfd, int newfd, int flags) {
+  VKFD_REAL(dup3);
+  if (oldfd != newfd && vkfd::shim::FdOwner(newfd) != nullptr) {
+    if (fcntl(oldfd, F_GETFD) < 0) return -1;
+    vkfd::shim::ForgetFd(newfd);
+  }
+  const int r = real_dup3(oldfd, newfd, flags);
+  if (r >= 0) vkfd::shim::DupFd(oldfd, r);
+  return r;
+}
+
+#define VKFD_FCNTL_BODY(real_fn)                                     \
+  va_list ap;                                                        \
+  va_start(ap, cmd);                                                 \
+  void* arg = va_arg(ap, void*);                                     \
+  va_end(ap);                                                        \
+  const int r = real_fn(fd, cmd, arg);                               \
+  if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {        \
+    vkfd::shim::DupFd(fd, r);                                        \
+  }                                                                  \
+  return r
+
+int fcntl(int fd, int cmd, ...) {
+  VKFD_REAL(fcntl);
+  VKFD_FCNTL_BODY(real_fcntl);
+}
+
+int fcntl64(int fd, int cmd, ...) {
+  VKFD_REAL(fcntl64);
+  VKFD_FCNTL_BODY(real_fcntl64);
+}
+
+// ---- ioctl and mmap ----------------------------------------------------------------------------
+
+int ioctl(int fd, unsigned long request, ...) {
+  va_list ap;
+  va_start(ap, request);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  if (vkfd::shim::DeviceSlot* slot = vkfd::shim::FdOwner(fd)) {
+    return slot->device->Ioctl(fd, request, arg);
+  }
+  VKFD_REAL(ioctl);
+  return real_ioctl(fd, request, arg);
+}
+
+static void* MmapImpl(void* addr, size_t length, int prot, int flags, int fd, off_t offset,
+                      bool* handled) {
+  *handled = false;
+  vkfd::shim::DeviceSlot* slot = vkfd::shim::FdOwner(fd);
+  if (slot == nullptr) return nullptr;
+  if (slot->pid != vkfd::shim::CurrentPid()) {
+    // An inherited kfd fd: the child has no KFD process (kfd_get_process fails).
+    auto file = slot->device->Lookup(fd);
+    if (!file || file->kind != vkfd::uapi::OpenFile::Kind::kKfd) return nullptr;
+    *handled = true;
+    errno = EINVAL;
+    return MAP_FAILED;
+  }
+  auto file = slot->device->Lookup(fd);
+  if (!file || file->kind != vkfd::uapi::OpenFile::Kind::kKfd) return nullptr;  // render: a memfd
+  *handled = true;
+  return vkfd::uapi::KfdMmap(*slot->device, addr, length, prot, flags, fd, offset);
+}
+
+void* mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset) {
+  VKFD_REAL(mmap);
+  if (fd >= 0 && (flags & MAP_ANONYMOUS) == 0) {
+    bool handled;
+    void* r = MmapImpl(addr, length, prot, flags, fd, offset, &handled);
+    if (handled) return r;
+  }
+  return real_mmap(addr, length, prot, flags, fd, offset);
+}
+
+void* mmap64(void* addr, size_t length, int prot, int flags, int fd, off64_t offset) {
+  VKFD_REAL(mmap64);
+  if (fd >= 0 && (flags & MAP_ANONYMOUS) == 0) {
+    bool handled;
+    void* r = MmapImpl(addr, length, prot, flags, fd, offset, &handled);
+    if (handled) return r;
+  }
+  return real_mmap64(addr, length, prot, flags, fd, offset);
+}
+
+// ---- signals: the program's SIGSEGV/SIGBUS handlers run behind vkfd's fault recovery ------------
+
+int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
+  if (sig == SIGSEGV || sig == SIGBUS) return vkfd::SetChainedHandler(sig, act, old);
+  VKFD_REAL(sigaction);
+  return real_sigaction(sig, act, old);
+}
+
+sighandler_t signal(int sig, sighandler_t handler) {
+  if (sig == SIGSEGV || sig == SIGBUS) {
+    struct sigaction act {};
+    struct sigaction old {};
+    act.sa_handler = handler;
+    act.sa_flags = SA_RESTART;  // glibc's signal() has BSD semantics
+    sigemptyset(&act.sa_mask);
+    if (vkfd::SetChainedHandler(sig, &act, &old) != 0) return SIG_ERR;
+    return old.sa_handler;
+  }
+  VKFD_REAL(signal);
+  return real_signal(sig, handler);
+}
+
+}  // extern "C"

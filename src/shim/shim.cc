@@ -1,0 +1,268 @@
+#include "shim/shim.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <optional>
+#include <string_view>
+
+#include "base/thread_annotations.h"
+#include "kfd/process.h"
+#include "shim/fake_root.h"
+#include "shim/ioctl_log.h"
+#include "uapi/kfd_device.h"
+
+namespace vkfd::shim {
+namespace {
+
+std::atomic<int> g_pid{0};
+std::once_flag g_pid_once;
+void RefreshPid() { g_pid.store(static_cast<int>(getpid()), std::memory_order_relaxed); }
+
+std::atomic<DeviceSlot*> g_fds[kMaxFds];
+
+Mutex g_device_mu;
+DeviceSlot* g_device GUARDED_BY(g_device_mu) = nullptr;
+
+// Prefixes served from the fake root. Each must match a whole path component.
+constexpr std::string_view kRedirected[] = {
+    "/sys/devices/virtual/kfd", "/sys/class/kfd", "/sys/kernel/debug/vkfd", "/dev/dri",
+    "/proc/modules",            "/dev/kfd",       "/sys/module/amdgpu",
+};
+
+bool HasPrefix(std::string_view path, std::string_view prefix) {
+  return path.size() >= prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
+         (path.size() == prefix.size() || path[prefix.size()] == '/');
+}
+
+void ReportOnce(const std::string& message) {
+  static std::once_flag once;
+  std::call_once(once, [&] { fprintf(stderr, "vkfd: %s\n", message.c_str()); });
+}
+
+std::optional<hw::Topology> TopologyFromEnv(std::string* error) {
+  const char* topology = getenv("VKFD_TOPOLOGY");
+  if (topology != nullptr && *topology != '\0') return hw::LoadTopology(topology, error);
+  const char* gpus = getenv("VKFD_GPUS");
+  if (gpus != nullptr && *gpus != '\0') {
+    char* end = nullptr;
+    const long n = strtol(gpus, &end, 10);
+    if (*end != '\0' || n < 1 || n > 16) {
+      *error = std::string("VKFD_GPUS: not a GPU count between 1 and 16: '") + gpus + "'";
+      return std::nullopt;
+    }
+    return hw::UniformMi210(static_cast<int>(n), error);
+  }
+  return hw::LoadPreset("mi210x2", error);
+}
+
+const std::optional<hw::Topology>& SharedTopology() {
+  static const std::optional<hw::Topology> topology = [] {
+    std::string error;
+    auto t = TopologyFromEnv(&error);
+    if (!t) ReportOnce(error);
+    return t;
+  }();
+  return topology;
+}
+
+void InstallLogger(uapi::KfdDevice* device) {
+  const char* target = getenv("VKFD_LOG_IOCTLS");
+  if (target == nullptr || *target == '\0') return;
+  int fd = 2;
+  if (strcmp(target, "-") != 0 && strcmp(target, "stderr") != 0) {
+    fd = open(target, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+      ReportOnce(std::string("cannot open the ioctl log ") + target + ": " + strerror(errno));
+      return;
+    }
+    // Keep the log out of the low fd numbers the program may expect to get.
+    const int high = fcntl(fd, F_DUPFD_CLOEXEC, 100);
+    if (high >= 0) {
+      close(fd);
+      fd = high;
+    }
+  }
+  device->set_observer([fd](const uapi::IoctlRecord& record) {
+    const std::string line = FormatIoctlRecord(record, CurrentPid());
+    // One write per line: lines of concurrent threads and processes never interleave (O_APPEND).
+    [[maybe_unused]] ssize_t n = write(fd, line.data(), line.size());
+  });
+}
+
+// A snapshot of the page tables of the calling process on one GPU, as a memfd positioned at 0.
+int OpenDebugVm(uint32_t gpu_id, int flags) {
+  std::string text;
+  uapi::KfdDevice* device = nullptr;
+  {
+    MutexLock lock(&g_device_mu);
+    if (g_device != nullptr && g_device->pid == CurrentPid()) device = g_device->device;
+  }
+  if (device != nullptr) {
+    if (!device->driver().GpuIndex(gpu_id)) {
+      errno = ENOENT;
+      return -1;
+    }
+    if (auto process = device->driver().FindProcess(CurrentPid())) {
+      auto dump = process->DumpVm(gpu_id);
+      if (dump.ok()) text = std::move(dump.value());
+    }
+  }
+  const int fd = memfd_create("vkfd-vm", (flags & O_CLOEXEC) ? MFD_CLOEXEC : 0);
+  if (fd < 0) return -1;
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n <= 0) {
+      close(fd);
+      errno = EIO;
+      return -1;
+    }
+    done += static_cast<size_t>(n);
+  }
+  lseek(fd, 0, SEEK_SET);
+  return fd;
+}
+
+}  // namespace
+
+int CurrentPid() {
+  std::call_once(g_pid_once, [] {
+    RefreshPid();
+    pthread_atfork(nullptr, nullptr, RefreshPid);
+  });
+  return g_pid.load(std::memory_order_relaxed);
+}
+
+const std::string& FakeRootDir() {
+  static const std::string dir = [] {
+    const char* given = getenv("VKFD_ROOT");
+    if (given != nullptr && *given != '\0') return std::string(given);
+    const auto& topology = SharedTopology();
+    if (!topology) return std::string();
+    std::string error;
+    auto made = EnsureFakeRoot(*topology, &error);
+    if (!made) {
+      ReportOnce(error);
+      return std::string();
+    }
+    return *made;
+  }();
+  return dir;
+}
+
+PathInfo ClassifyPath(const char* path) {
+  PathInfo info;
+  if (path == nullptr || path[0] != '/') return info;
+  // Fast rejection: everything of ours is under /sys/, /dev/ or /proc/.
+  if (path[1] != 's' && path[1] != 'd' && path[1] != 'p') return info;
+  const std::string_view p(path);
+  const std::string_view* match = nullptr;
+  for (const std::string_view& prefix : kRedirected) {
+    if (HasPrefix(p, prefix)) {
+      match = &prefix;
+      break;
+    }
+  }
+  if (match == nullptr) return info;
+  const std::string& root = FakeRootDir();
+  if (root.empty()) return info;
+  info.redirected = root + std::string(p);
+  if (p == "/dev/kfd") {
+    info.kind = PathKind::kKfd;
+    return info;
+  }
+  int minor = 0;
+  char tail = 0;
+  if (sscanf(path, "/dev/dri/renderD%d%c", &minor, &tail) == 1) {
+    info.kind = PathKind::kRender;
+    info.minor = minor;
+    return info;
+  }
+  unsigned gpu_id = 0;
+  char rest[8] = {};
+  if (sscanf(path, "/sys/kernel/debug/vkfd/%u/%7s", &gpu_id, rest) == 2 &&
+      strcmp(rest, "vm") == 0) {
+    info.kind = PathKind::kDebugVm;
+    info.gpu_id = gpu_id;
+    return info;
+  }
+  info.kind = PathKind::kRedirect;
+  return info;
+}
+
+DeviceSlot* DeviceForCaller() {
+  MutexLock lock(&g_device_mu);
+  if (g_device != nullptr && g_device->pid == CurrentPid()) return g_device;
+  // First open in this process, or in a forked child: a fresh device. The parent's stays alive
+  // (leaked) for the fds the child inherited.
+  const auto& topology = SharedTopology();
+  if (!topology) return nullptr;
+  std::string error;
+  auto device = uapi::KfdDevice::Create(*topology, &error);
+  if (!device) {
+    ReportOnce(error);
+    return nullptr;
+  }
+  InstallLogger(device.get());
+  g_device = new DeviceSlot{device.release(), CurrentPid()};
+  return g_device;
+}
+
+int OpenDevicePath(const PathInfo& info, int flags) {
+  if (info.kind == PathKind::kDebugVm) return OpenDebugVm(info.gpu_id, flags);
+  DeviceSlot* slot = DeviceForCaller();
+  if (slot == nullptr) {
+    errno = ENODEV;
+    return -1;
+  }
+  int fd;
+  if (info.kind == PathKind::kKfd) {
+    fd = slot->device->OpenKfd(flags);
+  } else {
+    fd = slot->device->OpenRender(info.minor, flags);
+  }
+  if (fd < 0) return -1;
+  if (fd >= kMaxFds) {
+    slot->device->ForgetFd(fd);
+    close(fd);
+    errno = EMFILE;
+    return -1;
+  }
+  SetFdOwner(fd, slot);
+  return fd;
+}
+
+DeviceSlot* FdOwner(int fd) {
+  if (fd < 0 || fd >= kMaxFds) return nullptr;
+  return g_fds[fd].load(std::memory_order_acquire);
+}
+
+void SetFdOwner(int fd, DeviceSlot* slot) {
+  if (fd >= 0 && fd < kMaxFds) g_fds[fd].store(slot, std::memory_order_release);
+}
+
+void ForgetFd(int fd) {
+  if (fd < 0 || fd >= kMaxFds) return;
+  DeviceSlot* slot = g_fds[fd].exchange(nullptr, std::memory_order_acq_rel);
+  // A parent's device may hold locks that a thread of the parent owned at fork time: leave it alone.
+  if (slot != nullptr && slot->pid == CurrentPid()) slot->device->ForgetFd(fd);
+}
+
+void DupFd(int oldfd, int newfd) {
+  DeviceSlot* slot = FdOwner(oldfd);
+  if (slot == nullptr || newfd < 0) return;
+  if (newfd >= kMaxFds) return;  // not tracked: an ioctl on it reaches the host kernel (ENOTTY)
+  if (slot->pid == CurrentPid()) slot->device->DupFd(oldfd, newfd);
+  SetFdOwner(newfd, slot);
+}
+
+}  // namespace vkfd::shim
