@@ -107,7 +107,6 @@ class EventTable {
   bool user_page_ GUARDED_BY(mu_) = false;
   int kernel_page_fd_ GUARDED_BY(mu_) = -1;
   uint32_t signal_event_count_ GUARDED_BY(mu_) = 1;  // id 0 is reserved
-  uint32_t next_other_id_ GUARDED_BY(mu_) = kFirstNonSignalEventId;
 };
 
 }  // namespace vkfd::kfd

@@ -144,6 +144,10 @@ int RunCommand(int argc, char** argv) {
         "run: cannot find libvkfd-preload.so next to the vkfd binary (set VKFD_PRELOAD_LIB)");
   }
   std::string preload = *library;
+#ifdef VKFD_SANITIZER_RUNTIME
+  // A sanitizer build: its runtime must come first in the program's library list.
+  preload = std::string(VKFD_SANITIZER_RUNTIME) + " " + preload;
+#endif
   if (const char* old = getenv("LD_PRELOAD"); old != nullptr && *old != '\0') {
     if (std::string(old).find(*library) == std::string::npos) preload += std::string(" ") + old;
     else preload = old;

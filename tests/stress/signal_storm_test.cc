@@ -18,7 +18,7 @@
 namespace vkfd::stress {
 namespace {
 
-constexpr uint64_t kCiOps = 20000;
+constexpr uint64_t kCiOps = 100000;  // per run: >= 100,000 operations under each storm
 constexpr uint64_t kSanitizerDivisor = 10;
 constexpr uint64_t kStormPeriodNs = 100'000;  // 10 kHz
 constexpr uint64_t kDmaLatencyNs = 30'000;    // every page-table job takes >= 30 us
