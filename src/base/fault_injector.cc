@@ -138,10 +138,10 @@ std::vector<Code> FaultInjector::AllowedCodes(FaultPoint point) {
   return {};
 }
 
-bool FaultInjector::Configure(std::string_view spec, uint64_t seed, std::string* error) {
+bool FaultInjector::ParseRules(std::string_view spec, std::vector<Rule>* out, std::string* error) {
   std::vector<Rule> rules;
   auto fail = [&](const std::string& what) {
-    if (error) *error = "inject spec: " + what;
+    if (error) *error = what;
     return false;
   };
   std::string_view rest = spec;
@@ -239,12 +239,27 @@ bool FaultInjector::Configure(std::string_view spec, uint64_t seed, std::string*
     }
     rules.push_back(rule);
   }
+  *out = std::move(rules);
+  return true;
+}
+
+bool FaultInjector::Validate(std::string_view spec, std::string* error) {
+  std::vector<Rule> rules;
+  return ParseRules(spec, &rules, error);
+}
+
+bool FaultInjector::Configure(std::string_view spec, uint64_t seed, std::string* error) {
+  std::vector<Rule> rules;
+  if (!ParseRules(spec, &rules, error)) return false;
   MutexLock lock(&mu_);
   rules_ = std::move(rules);
   seed_ = seed;
+  spec_ = std::string(spec);
   rng_ = seed ^ 0x9e3779b97f4a7c15ull;
   for (auto& r : reached_) r = 0;
   log_.clear();
+  fired_total_ = 0;
+  log_full_reported_ = false;
   armed_.store(!rules_.empty(), std::memory_order_relaxed);
   return true;
 }
@@ -266,6 +281,8 @@ void FaultInjector::Reset() {
   MutexLock lock(&mu_);
   rules_.clear();
   log_.clear();
+  fired_total_ = 0;
+  log_full_reported_ = false;
   armed_.store(false, std::memory_order_relaxed);
 }
 
@@ -282,6 +299,8 @@ FaultInjector::Decision FaultInjector::CheckSlow(FaultPoint point, int gpu) {
   Rule fired;
   uint64_t call = 0;
   bool fire = false;
+  Sink sink;
+  std::string sink_effect;
   {
     MutexLock lock(&mu_);
     ++reached_[static_cast<int>(point)];
@@ -299,12 +318,23 @@ FaultInjector::Decision FaultInjector::CheckSlow(FaultPoint point, int gpu) {
       fired = rule;
       call = rule.calls;
       fire = true;
-      log_.push_back(FaultRecord{point, call, gpu, rule.effect_text});
+      // The log is bounded: a rule that fires on every call of a retry loop must not eat the host.
+      ++fired_total_;
+      if (log_.size() < kMaxLogRecords) {
+        log_.push_back(FaultRecord{point, call, gpu, rule.effect_text});
+        sink = sink_;
+        sink_effect = rule.effect_text;
+      } else if (!log_full_reported_) {
+        log_full_reported_ = true;
+        sink = sink_;
+        sink_effect = rule.effect_text + " (log full: later firings are counted, not logged)";
+      }
       break;
     }
   }
   Decision decision;
   if (!fire) return decision;
+  if (sink) sink(FaultRecord{point, call, gpu, sink_effect});
   switch (fired.kind) {
     case Rule::Kind::kError:
       decision.error = fired.error;
@@ -323,6 +353,11 @@ FaultInjector::Decision FaultInjector::CheckSlow(FaultPoint point, int gpu) {
   return decision;
 }
 
+uint64_t FaultInjector::fired() const {
+  MutexLock lock(&mu_);
+  return fired_total_;
+}
+
 uint64_t FaultInjector::seed() const {
   MutexLock lock(&mu_);
   return seed_;
@@ -333,15 +368,27 @@ std::vector<FaultRecord> FaultInjector::log() const {
   return log_;
 }
 
+std::string FaultInjector::spec() const {
+  MutexLock lock(&mu_);
+  return spec_;
+}
+
+void FaultInjector::set_sink(Sink sink) {
+  MutexLock lock(&mu_);
+  sink_ = std::move(sink);
+}
+
+std::string FaultInjector::FormatRecord(const FaultRecord& r) {
+  char line[160];
+  snprintf(line, sizeof(line), "%s call=%llu gpu=%d effect=%s", FaultPointName(r.point),
+           static_cast<unsigned long long>(r.call), r.gpu, r.effect.c_str());
+  return line;
+}
+
 std::string FaultInjector::LogText() const {
   MutexLock lock(&mu_);
   std::string text;
-  char line[160];
-  for (const FaultRecord& r : log_) {
-    snprintf(line, sizeof(line), "%s call=%llu gpu=%d effect=%s\n", FaultPointName(r.point),
-             static_cast<unsigned long long>(r.call), r.gpu, r.effect.c_str());
-    text += line;
-  }
+  for (const FaultRecord& r : log_) text += FormatRecord(r) + "\n";
   return text;
 }
 

@@ -19,6 +19,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,6 +67,8 @@ class FaultInjector {
   // Replaces the rules. nullopt-like failure: false with *error naming what is wrong (and, for an
   // unknown point, the valid ones).
   bool Configure(std::string_view spec, uint64_t seed, std::string* error) EXCLUDES(mu_);
+  // Parses `spec` without arming anything: what Configure would say about it.
+  static bool Validate(std::string_view spec, std::string* error);
   // Reads VKFD_INJECT (spec) and VKFD_INJECT_SEED from the environment. True if nothing was set or the
   // spec is valid.
   bool ConfigureFromEnvironment(std::string* error) EXCLUDES(mu_);
@@ -78,7 +81,18 @@ class FaultInjector {
   }
 
   uint64_t seed() const EXCLUDES(mu_);
+  std::string spec() const EXCLUDES(mu_);
+  // The first kMaxLogRecords firings since Configure (the sink sees the same ones, plus one line
+  // saying the log is full); fired() counts them all.
+  static constexpr size_t kMaxLogRecords = 10000;
   std::vector<FaultRecord> log() const EXCLUDES(mu_);
+  uint64_t fired() const EXCLUDES(mu_);
+  // Called once per firing, as it happens (before the effect), outside the injector's lock — so a
+  // log written from it survives a client that aborts or hangs right after. Set it before arming.
+  using Sink = std::function<void(const FaultRecord&)>;
+  void set_sink(Sink sink) EXCLUDES(mu_);
+  // "map.page_tables call=3 gpu=1 effect=ENOMEM" (no newline).
+  static std::string FormatRecord(const FaultRecord& record);
   // One line per firing: "map.page_tables call=3 gpu=1 effect=ENOMEM".
   std::string LogText() const EXCLUDES(mu_);
   // Per point, how often it was reached (armed or not firing) since Configure.
@@ -104,6 +118,7 @@ class FaultInjector {
     std::string effect_text;
   };
 
+  static bool ParseRules(std::string_view spec, std::vector<Rule>* rules, std::string* error);
   Decision CheckSlow(FaultPoint point, int gpu) EXCLUDES(mu_);
   double NextRandom() REQUIRES(mu_);
 
@@ -111,9 +126,13 @@ class FaultInjector {
   mutable Mutex mu_;
   std::vector<Rule> rules_ GUARDED_BY(mu_);
   uint64_t seed_ GUARDED_BY(mu_) = 0;
+  std::string spec_ GUARDED_BY(mu_);
+  Sink sink_ GUARDED_BY(mu_);
   uint64_t rng_ GUARDED_BY(mu_) = 0;
   uint64_t reached_[static_cast<int>(FaultPoint::kCount)] GUARDED_BY(mu_) = {};
-  std::vector<FaultRecord> log_ GUARDED_BY(mu_);
+  std::vector<FaultRecord> log_ GUARDED_BY(mu_);  // the first kMaxLogRecords firings
+  uint64_t fired_total_ GUARDED_BY(mu_) = 0;
+  bool log_full_reported_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace vkfd

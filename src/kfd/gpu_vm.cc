@@ -35,10 +35,12 @@ Status GpuVm::CheckRange(uint64_t va, uint64_t size) const {
   return Status::Ok();
 }
 
-FenceRef GpuVm::Submit(hw::PteJob job) {
+FenceRef GpuVm::Submit(hw::PteJob job, Injection injection) {
   auto fence = std::make_shared<Fence>();
   // dma.job: the job still runs, but its fence carries the error (what an SDMA failure looks like).
-  const Code injected = FaultInjector::Check(FaultPoint::kDmaJob, int(gpu_index_)).error;
+  const Code injected = injection == Injection::kArmed
+                            ? FaultInjector::Check(FaultPoint::kDmaJob, int(gpu_index_)).error
+                            : Code::kOk;
   node_->gpu(gpu_index_).dma->Submit(std::move(job), [fence, injected](Code error) {
     fence->Signal(error != Code::kOk ? error : injected);
   });
@@ -48,11 +50,14 @@ FenceRef GpuVm::Submit(hw::PteJob job) {
 }
 
 Result<FenceRef> GpuVm::Map(const BufferObject* bo, uint64_t va, uint64_t size,
-                            const std::vector<MapSegment>& segments) {
+                            const std::vector<MapSegment>& segments, Injection injection) {
   VKFD_RETURN_IF_ERROR(CheckRange(va, size));
   // dma.submit: building the update failed (no memory for the job); nothing has changed yet.
-  if (auto d = FaultInjector::Check(FaultPoint::kDmaSubmit, int(gpu_index_)); d.error != Code::kOk) {
-    return d.error;
+  if (injection == Injection::kArmed) {
+    if (auto d = FaultInjector::Check(FaultPoint::kDmaSubmit, int(gpu_index_));
+        d.error != Code::kOk) {
+      return d.error;
+    }
   }
   hw::PteJob job;
   job.pool = node_->gpu(gpu_index_).page_tables.get();
@@ -69,23 +74,23 @@ Result<FenceRef> GpuVm::Map(const BufferObject* bo, uint64_t va, uint64_t size,
         // Memory must still see the planned-then-undone tables linked and unlinked in order.
         job.writes.insert(job.writes.end(), undo.writes.begin(), undo.writes.end());
         job.release.insert(job.release.end(), undo.release.begin(), undo.release.end());
-        Submit(std::move(job));
+        Submit(std::move(job), Injection::kOff);
       }
       return planned.code();
     }
   }
   mappings_.emplace(va, Mapping{va + size, bo});
-  return Submit(std::move(job));
+  return Submit(std::move(job), injection);
 }
 
-Result<FenceRef> GpuVm::Unmap(uint64_t va) {
+Result<FenceRef> GpuVm::Unmap(uint64_t va, Injection injection) {
   auto it = mappings_.find(va);
   if (it == mappings_.end()) return Code::kInvalidArgs;
   hw::PteJob job;
   job.pool = node_->gpu(gpu_index_).page_tables.get();
   page_table_->PlanUnmap(va, it->second.end - va, &job);
   mappings_.erase(it);
-  return Submit(std::move(job));
+  return Submit(std::move(job), injection);
 }
 
 std::vector<std::pair<uint64_t, uint64_t>> GpuVm::MappedRanges() const {

@@ -25,6 +25,11 @@ namespace vkfd::kfd {
 
 struct BufferObject;
 
+// Whether the fault points on a path are live. The driver's own mappings (the IB and CWSR pages of
+// ACQUIRE_VM) and process teardown run with them off: a fault spec addresses the client's ioctls,
+// and teardown cannot fail.
+enum class Injection { kArmed, kOff };
+
 // One contiguous piece of a mapping: VA range → physical range (as this GPU reaches it).
 struct MapSegment {
   uint64_t va = 0;
@@ -46,9 +51,10 @@ class GpuVm {
   // Maps `bo` over [va, va + size) as the segments describe (they tile the range). kInvalidArgs as
   // CheckRange; kNoMemory if page tables cannot be allocated (then nothing changed).
   Result<FenceRef> Map(const BufferObject* bo, uint64_t va, uint64_t size,
-                       const std::vector<MapSegment>& segments);
+                       const std::vector<MapSegment>& segments,
+                       Injection injection = Injection::kArmed);
   // Unmaps the mapping that starts at `va`. kInvalidArgs if there is none.
-  Result<FenceRef> Unmap(uint64_t va);
+  Result<FenceRef> Unmap(uint64_t va, Injection injection = Injection::kArmed);
 
   size_t gpu_index() const { return gpu_index_; }
   uint64_t root_phys() const { return page_table_->root_phys(); }
@@ -66,7 +72,7 @@ class GpuVm {
 
  private:
   GpuVm(hw::Node* node, size_t gpu_index) : node_(node), gpu_index_(gpu_index) {}
-  FenceRef Submit(hw::PteJob job);
+  FenceRef Submit(hw::PteJob job, Injection injection);
 
   struct Mapping {
     uint64_t end;

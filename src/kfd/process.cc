@@ -115,7 +115,7 @@ Result<std::unique_ptr<BufferObject>> Process::CreateKernelBoLocked(ProcessDevic
     return Code::kNoMemory;
   }
   bo->memfd_offset = offset.value();
-  Status mapped = MapOnGpuLocked(bo.get(), pdd);
+  Status mapped = MapOnGpuLocked(bo.get(), pdd, Injection::kOff);
   if (!mapped.ok()) {
     ReleaseBackingLocked(bo.get());
     return mapped.code();
@@ -416,7 +416,7 @@ std::vector<MapSegment> Process::SegmentsFor(const BufferObject& bo, size_t gpu)
   return segments;
 }
 
-Status Process::MapOnGpuLocked(BufferObject* bo, ProcessDevice* pdd) {
+Status Process::MapOnGpuLocked(BufferObject* bo, ProcessDevice* pdd, Injection injection) {
   const size_t gpu = pdd->gpu_index;
   if (bo->mapped.test(gpu)) return Status::Ok();  // is_mapped: nothing to do
   if (bo->va == 0) return Status(Code::kInvalidArgs);
@@ -429,15 +429,17 @@ Status Process::MapOnGpuLocked(BufferObject* bo, ProcessDevice* pdd) {
       return Status(Code::kInvalidArgs);
     }
   }
-  if (gpu != bo->owner) {
-    if (auto d = FaultInjector::Check(FaultPoint::kMapPeerAccess, int(gpu)); d.error != Code::kOk) {
+  if (injection == Injection::kArmed) {
+    if (gpu != bo->owner) {
+      if (auto d = FaultInjector::Check(FaultPoint::kMapPeerAccess, int(gpu)); d.error != Code::kOk) {
+        return Status(d.error);
+      }
+    }
+    if (auto d = FaultInjector::Check(FaultPoint::kMapPageTables, int(gpu)); d.error != Code::kOk) {
       return Status(d.error);
     }
   }
-  if (auto d = FaultInjector::Check(FaultPoint::kMapPageTables, int(gpu)); d.error != Code::kOk) {
-    return Status(d.error);
-  }
-  auto fence = pdd->vm->Map(bo, bo->va, bo->size, SegmentsFor(*bo, gpu));
+  auto fence = pdd->vm->Map(bo, bo->va, bo->size, SegmentsFor(*bo, gpu), injection);
   if (!fence.ok()) return fence.status();
   bo->mapped.set(gpu);
   bo->last_update[gpu] = std::move(fence.value());
@@ -477,13 +479,15 @@ Status Process::MapMemory(uint64_t handle, std::span<const uint32_t> gpu_ids, ui
   return Status::Ok();
 }
 
-Status Process::UnmapOnGpuLocked(BufferObject* bo, ProcessDevice* pdd) {
+Status Process::UnmapOnGpuLocked(BufferObject* bo, ProcessDevice* pdd, Injection injection) {
   const size_t gpu = pdd->gpu_index;
   if (!bo->mapped.test(gpu) || !pdd->vm) return Status(Code::kInvalidArgs);
-  if (auto d = FaultInjector::Check(FaultPoint::kUnmapGpu, int(gpu)); d.error != Code::kOk) {
-    return Status(d.error);
+  if (injection == Injection::kArmed) {
+    if (auto d = FaultInjector::Check(FaultPoint::kUnmapGpu, int(gpu)); d.error != Code::kOk) {
+      return Status(d.error);
+    }
   }
-  auto fence = pdd->vm->Unmap(bo->va);
+  auto fence = pdd->vm->Unmap(bo->va, injection);
   if (!fence.ok()) return fence.status();
   bo->mapped.reset(gpu);
   bo->last_update[gpu] = std::move(fence.value());
@@ -549,6 +553,18 @@ size_t Process::DebugBoCount() {
   size_t n = 0;
   for (const ProcessDevice& pdd : devices_) n += pdd.handles.size();
   return n;
+}
+
+Process::Usage Process::DebugUsage() {
+  MutexLock lock(&mu_);
+  Usage usage;
+  for (const ProcessDevice& pdd : devices_) {
+    for (const auto& [id, bo] : pdd.handles) {
+      ++usage.bos;
+      if (bo->mapped.any()) ++usage.mapped_bos;
+    }
+  }
+  return usage;
 }
 
 std::string Process::DebugCheckPageTables() {
@@ -631,7 +647,9 @@ void Process::Teardown() {
   // Unmap every BO everywhere, then free them, then release the VMs.
   auto unmap_all = [&](BufferObject* bo) REQUIRES(mu_) {
     for (ProcessDevice& pdd : devices_) {
-      if (bo->mapped.test(pdd.gpu_index)) UnmapOnGpuLocked(bo, &pdd).IgnoreError();  // cannot fail
+      if (bo->mapped.test(pdd.gpu_index)) {
+        UnmapOnGpuLocked(bo, &pdd, Injection::kOff).IgnoreError();  // mapped and unarmed: cannot fail
+      }
     }
   };
   for (ProcessDevice& pdd : devices_) {

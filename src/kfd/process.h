@@ -90,6 +90,13 @@ class Process {
   // Test support: the GPU indices a handle is mapped on, or nullopt if the handle does not exist.
   std::optional<std::vector<size_t>> DebugMappedGpus(uint64_t handle) EXCLUDES(mu_);
   size_t DebugBoCount() EXCLUDES(mu_);
+  // The client's BOs (not the driver's IB/CWSR pages): how many exist and how many are mapped on at
+  // least one GPU. What is left at exit after the client's own cleanup is leaked.
+  struct Usage {
+    size_t bos = 0;
+    size_t mapped_bos = 0;
+  };
+  Usage DebugUsage() EXCLUDES(mu_);
 
   // The event-page BO, which FREE refuses (set by CREATE_EVENT).
   void set_signal_handle(uint64_t handle) EXCLUDES(mu_);
@@ -108,8 +115,10 @@ class Process {
   BufferObject* FindBoLocked(uint64_t handle) REQUIRES(mu_);
   // One GPU's step of MAP (already mapped: no-op) and of UNMAP (not mapped: kInvalidArgs), with the
   // kernel's checks and fault points; the update's fence is stored in bo->last_update[gpu].
-  Status MapOnGpuLocked(BufferObject* bo, ProcessDevice* pdd) REQUIRES(mu_);
-  Status UnmapOnGpuLocked(BufferObject* bo, ProcessDevice* pdd) REQUIRES(mu_);
+  Status MapOnGpuLocked(BufferObject* bo, ProcessDevice* pdd,
+                        Injection injection = Injection::kArmed) REQUIRES(mu_);
+  Status UnmapOnGpuLocked(BufferObject* bo, ProcessDevice* pdd,
+                          Injection injection = Injection::kArmed) REQUIRES(mu_);
   // Page-table updates of `bo` not yet signalled.
   std::vector<FenceRef> PendingFencesLocked(const BufferObject& bo) REQUIRES(mu_);
 

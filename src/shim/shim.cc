@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include <optional>
 #include <string_view>
 
+#include "base/fault_injector.h"
 #include "base/thread_annotations.h"
 #include "kfd/process.h"
 #include "shim/fake_root.h"
@@ -48,7 +50,7 @@ void ReportOnce(const std::string& message) {
   std::call_once(once, [&] { fprintf(stderr, "vkfd: %s\n", message.c_str()); });
 }
 
-std::optional<hw::Topology> TopologyFromEnv(std::string* error) {
+std::optional<hw::Topology> TopologyFromEnvOnly(std::string* error) {
   const char* topology = getenv("VKFD_TOPOLOGY");
   if (topology != nullptr && *topology != '\0') return hw::LoadTopology(topology, error);
   const char* gpus = getenv("VKFD_GPUS");
@@ -62,6 +64,89 @@ std::optional<hw::Topology> TopologyFromEnv(std::string* error) {
     return hw::UniformMi210(static_cast<int>(n), error);
   }
   return hw::LoadPreset("mi210x2", error);
+}
+
+// The topology, with VKFD_DMA_LATENCY (`vkfd run --dma-latency`) as a floor on every GPU's job latency.
+std::optional<hw::Topology> TopologyFromEnv(std::string* error) {
+  auto topology = TopologyFromEnvOnly(error);
+  const char* latency = getenv("VKFD_DMA_LATENCY");
+  if (!topology || latency == nullptr || *latency == '\0') return topology;
+  const std::optional<uint64_t> ns = hw::ParseDurationNs(latency);
+  if (!ns) {
+    *error = std::string("VKFD_DMA_LATENCY: not a duration (e.g. 200us): '") + latency + "'";
+    return std::nullopt;
+  }
+  for (hw::GpuSpec& gpu : topology->gpus) {
+    gpu.dma.job_latency_ns = std::max(gpu.dma.job_latency_ns, *ns);
+  }
+  return topology;
+}
+
+// Where fault-injection reports go: VKFD_INJECT_LOG (appended, one line per write), else stderr.
+int InjectLogFd() {
+  static const int fd = [] {
+    const char* path = getenv("VKFD_INJECT_LOG");
+    if (path == nullptr || *path == '\0') return 2;
+    int f = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (f < 0) return 2;
+    const int high = fcntl(f, F_DUPFD_CLOEXEC, 100);  // out of the program's low fd numbers
+    if (high >= 0) {
+      close(f);
+      f = high;
+    }
+    return f;
+  }();
+  return fd;
+}
+
+void WriteInjectLine(const std::string& text) {
+  char prefix[32];
+  snprintf(prefix, sizeof(prefix), "[vkfd %d] ", CurrentPid());
+  const std::string line = prefix + text + "\n";
+  [[maybe_unused]] ssize_t n = write(InjectLogFd(), line.data(), line.size());
+}
+
+// At exit under fault injection: what the client left behind after its own cleanup (the KFD process
+// outlives the client's close() of /dev/kfd until the address space goes, as in the kernel).
+void ReportAtExit() {
+  uapi::KfdDevice* device = nullptr;
+  {
+    MutexLock lock(&g_device_mu);
+    if (g_device != nullptr && g_device->pid == CurrentPid()) device = g_device->device;
+  }
+  if (device == nullptr) return;
+  auto process = device->driver().FindProcess(CurrentPid());
+  if (!process) return;
+  const kfd::Process::Usage usage = process->DebugUsage();
+  WriteInjectLine("exit bos=" + std::to_string(usage.bos) +
+                  " mapped=" + std::to_string(usage.mapped_bos) +
+                  " faults=" + std::to_string(FaultInjector::Global().fired()));
+}
+
+// Arms the fault injector from VKFD_INJECT / VKFD_INJECT_SEED, once per process (exec'd and forked
+// programs arm their own, with the same seed, so the same calls fail in them). Reports the spec and
+// seed, then every firing as it happens. False if the spec is invalid.
+bool ArmInjectorFromEnv() {
+  static int armed_pid = 0;  // guarded by g_device_mu (the only caller holds it)
+  if (armed_pid == CurrentPid()) return true;
+  const char* spec = getenv("VKFD_INJECT");
+  if (spec == nullptr || *spec == '\0') {
+    armed_pid = CurrentPid();
+    return true;
+  }
+  FaultInjector& injector = FaultInjector::Global();
+  injector.set_sink([](const FaultRecord& record) {
+    WriteInjectLine("inject " + FaultInjector::FormatRecord(record));
+  });
+  std::string error;
+  if (!injector.ConfigureFromEnvironment(&error)) {
+    ReportOnce("VKFD_INJECT: " + error);
+    return false;
+  }
+  armed_pid = CurrentPid();
+  WriteInjectLine("inject armed '" + injector.spec() + "' seed=" + std::to_string(injector.seed()));
+  atexit(ReportAtExit);
+  return true;
 }
 
 const std::optional<hw::Topology>& SharedTopology() {
@@ -206,6 +291,7 @@ DeviceSlot* DeviceForCaller() {
   // (leaked) for the fds the child inherited.
   const auto& topology = SharedTopology();
   if (!topology) return nullptr;
+  if (!ArmInjectorFromEnv()) return nullptr;
   std::string error;
   auto device = uapi::KfdDevice::Create(*topology, &error);
   if (!device) {

@@ -9,6 +9,7 @@ inline constexpr int kExitUsage = 2;
 
 int RunCommand(int argc, char** argv);       // argv[0] == "run"
 int TopologyCommand(int argc, char** argv);  // argv[0] == "topology"
+int InjectCommand(int argc, char** argv);    // argv[0] == "inject"
 // Prints "vkfd: <message>" and returns kExitUsage.
 int UsageError(const char* message);
 

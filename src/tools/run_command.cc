@@ -1,11 +1,14 @@
-// vkfd run [--gpus N] [--topology PRESET|FILE] [--log-ioctls[=FILE]] -- PROGRAM [ARGS...]
+// vkfd run [--gpus N] [--topology PRESET|FILE] [--log-ioctls[=FILE]] [--inject SPEC] [--inject-seed N]
+//          [--inject-log FILE] [--dma-latency DURATION] -- PROGRAM [ARGS...]
 //
-// Validates the topology, writes its sysfs tree (shim/fake_root.h), sets the environment the
-// interposer reads (VKFD_TOPOLOGY or VKFD_GPUS, VKFD_ROOT, VKFD_LOG_IOCTLS), prepends
-// libvkfd-preload.so to LD_PRELOAD and execs PROGRAM. Exec'd descendants inherit all of it.
+// Validates the topology and the fault spec, writes the sysfs tree (shim/fake_root.h), sets the
+// environment the interposer reads (VKFD_TOPOLOGY or VKFD_GPUS, VKFD_ROOT, VKFD_LOG_IOCTLS,
+// VKFD_INJECT, VKFD_INJECT_SEED, VKFD_INJECT_LOG, VKFD_DMA_LATENCY), prepends libvkfd-preload.so to
+// LD_PRELOAD and execs PROGRAM. Exec'd descendants inherit all of it.
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "base/fault_injector.h"
 #include "hw/topology.h"
 #include "shim/fake_root.h"
 #include "tools/commands.h"
@@ -23,7 +27,8 @@ namespace vkfd::tools {
 namespace {
 
 constexpr char kHelp[] =
-    "usage: vkfd run [--gpus N] [--topology PRESET|FILE] [--log-ioctls[=FILE]] -- PROGRAM [ARGS...]\n"
+    "usage: vkfd run [--gpus N | --topology PRESET|FILE] [--log-ioctls[=FILE]] [--inject SPEC]\n"
+    "                [--inject-seed N] [--inject-log FILE] [--dma-latency D] -- PROGRAM [ARGS...]\n"
     "\n"
     "Runs PROGRAM with /dev/kfd, /dev/dri/renderD* and the KFD sysfs topology emulated in user space\n"
     "(LD_PRELOAD interposer). Programs that never touch them run unaffected.\n"
@@ -33,6 +38,15 @@ constexpr char kHelp[] =
     "                        (default: mi210x2)\n"
     "  --log-ioctls[=FILE]   one decoded line per KFD ioctl: name, arguments, result or errno,\n"
     "                        duration; to stderr, or appended to FILE (truncated first)\n"
+    "  --inject SPEC         arm fault injection (docs/fault-injection.md), e.g.\n"
+    "                        'map.page_tables[gpu=3]:ENOMEM;map.wait[nth=2]:signal=SIGUSR1'\n"
+    "                        ('vkfd inject --list' names the points); also VKFD_INJECT\n"
+    "  --inject-seed N       seed for p= rules (default: chosen and reported); the same seed and\n"
+    "                        calls give the same faults\n"
+    "  --inject-log FILE     write the seed and every fault that fired (point, call, GPU, effect)\n"
+    "                        to FILE (truncated first) instead of stderr\n"
+    "  --dma-latency D       every page-table job takes at least D (e.g. 200us, 2ms), so waits\n"
+    "                        block and signals land inside them\n"
     "  -h, --help            this help\n";
 
 std::string Dirname(const std::string& path) {
@@ -75,7 +89,7 @@ std::optional<std::string> OptionValue(int argc, char** argv, int* i, const std:
 }  // namespace
 
 int RunCommand(int argc, char** argv) {
-  std::optional<std::string> gpus, topology, log;
+  std::optional<std::string> gpus, topology, log, inject, inject_seed, inject_log, dma_latency;
   bool log_ioctls = false;
   int i = 1;
   for (; i < argc; ++i) {
@@ -100,6 +114,18 @@ int RunCommand(int argc, char** argv) {
       log_ioctls = true;
       log = arg.substr(strlen("--log-ioctls="));
       if (log->empty()) return UsageError("run: --log-ioctls= needs a file name");
+    } else if (arg == "--inject" || arg.rfind("--inject=", 0) == 0) {
+      inject = OptionValue(argc, argv, &i, "--inject");
+      if (!inject || inject->empty()) return UsageError("run: --inject needs a spec (see 'vkfd inject --help')");
+    } else if (arg == "--inject-seed" || arg.rfind("--inject-seed=", 0) == 0) {
+      inject_seed = OptionValue(argc, argv, &i, "--inject-seed");
+      if (!inject_seed) return UsageError("run: --inject-seed needs a number");
+    } else if (arg == "--inject-log" || arg.rfind("--inject-log=", 0) == 0) {
+      inject_log = OptionValue(argc, argv, &i, "--inject-log");
+      if (!inject_log || inject_log->empty()) return UsageError("run: --inject-log needs a file name");
+    } else if (arg == "--dma-latency" || arg.rfind("--dma-latency=", 0) == 0) {
+      dma_latency = OptionValue(argc, argv, &i, "--dma-latency");
+      if (!dma_latency) return UsageError("run: --dma-latency needs a duration (e.g. 200us)");
     } else if (arg.size() > 1 && arg[0] == '-') {
       return UsageError(("run: unknown option '" + arg + "' (try 'vkfd run --help')").c_str());
     } else {
@@ -133,6 +159,53 @@ int RunCommand(int argc, char** argv) {
     }
   }
   if (!topo) return UsageError(error.c_str());
+
+  if (dma_latency) {
+    if (!hw::ParseDurationNs(*dma_latency)) {
+      return UsageError(("run: --dma-latency: not a duration (e.g. 200us, 2ms): '" + *dma_latency +
+                         "'").c_str());
+    }
+    setenv("VKFD_DMA_LATENCY", dma_latency->c_str(), 1);
+  } else {
+    unsetenv("VKFD_DMA_LATENCY");
+  }
+  if ((inject_seed || inject_log) && !inject) {
+    return UsageError("run: --inject-seed and --inject-log need --inject");
+  }
+  if (inject) {
+    if (!FaultInjector::Validate(*inject, &error)) {
+      return UsageError(("run: --inject: " + error).c_str());
+    }
+    uint64_t seed;
+    if (inject_seed) {
+      char* end = nullptr;
+      errno = 0;
+      seed = strtoull(inject_seed->c_str(), &end, 10);
+      if (inject_seed->empty() || *end != '\0' || errno != 0 || (*inject_seed)[0] == '-') {
+        return UsageError(("run: --inject-seed: not a number: '" + *inject_seed + "'").c_str());
+      }
+    } else {
+      timespec ts;
+      clock_gettime(CLOCK_REALTIME, &ts);
+      seed = (uint64_t(ts.tv_sec) * 1000000007ull) ^ uint64_t(ts.tv_nsec) ^ (uint64_t(getpid()) << 40);
+    }
+    setenv("VKFD_INJECT", inject->c_str(), 1);
+    setenv("VKFD_INJECT_SEED", std::to_string(seed).c_str(), 1);
+    if (inject_log) {
+      const int fd = open(inject_log->c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (fd < 0) {
+        return UsageError(("run: cannot open " + *inject_log + ": " + strerror(errno)).c_str());
+      }
+      close(fd);
+      setenv("VKFD_INJECT_LOG", Canonical(*inject_log).value_or(*inject_log).c_str(), 1);
+    } else {
+      unsetenv("VKFD_INJECT_LOG");
+    }
+  } else {
+    unsetenv("VKFD_INJECT");
+    unsetenv("VKFD_INJECT_SEED");
+    unsetenv("VKFD_INJECT_LOG");
+  }
 
   auto root = shim::EnsureFakeRoot(*topo, &error);
   if (!root) return UsageError(error.c_str());

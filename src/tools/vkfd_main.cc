@@ -23,10 +23,13 @@ constexpr char kHelp[] =
     "programs run on an emulated multi-GPU node.\n"
     "\n"
     "commands:\n"
-    "  run [--gpus N] [--topology PRESET|FILE] [--log-ioctls[=FILE]] -- PROGRAM [ARGS...]\n"
-    "                 run PROGRAM on an emulated node\n"
+    "  run [--gpus N | --topology PRESET|FILE] [--log-ioctls[=FILE]] [--inject SPEC]\n"
+    "      [--inject-seed N] [--inject-log FILE] [--dma-latency D] -- PROGRAM [ARGS...]\n"
+    "                 run PROGRAM on an emulated node (vkfd run --help)\n"
     "  topology list | show NAME | validate FILE\n"
     "                 list the built-in presets, print one, or check a topology file\n"
+    "  inject --list | --check SPEC\n"
+    "                 list the fault-injection points, or check a spec\n"
     "\n"
     "options:\n"
     "  -h, --help     show help (also after a command: vkfd run --help)\n"
@@ -50,6 +53,7 @@ int main(int argc, char** argv) {
   }
   if (command == "run") return vkfd::tools::RunCommand(argc - 1, argv + 1);
   if (command == "topology") return vkfd::tools::TopologyCommand(argc - 1, argv + 1);
+  if (command == "inject") return vkfd::tools::InjectCommand(argc - 1, argv + 1);
   return vkfd::tools::UsageError(
       ("unknown command '" + command + "' (try 'vkfd --help')").c_str());
 }

@@ -60,4 +60,46 @@ grep -q 'GET_CLOCK_COUNTERS {gpu_id=0x1000 .*system_clock_freq=1000000000' "$tmp
 "$vkfd" run --gpus 1 --log-ioctls -- rocminfo 2>&1 >/dev/null | grep -q 'ACQUIRE_VM {drm_fd=' ||
   fail "log to stderr"
 
+# Fault injection from the command line.
+[ "$("$vkfd" inject --list | wc -l)" -eq 10 ] || fail "inject --list: 10 points"
+"$vkfd" inject --list | grep -qx 'map.page_tables' || fail "inject --list names map.page_tables"
+"$vkfd" inject --check 'map.page_tables[gpu=1,nth=2]:ENOMEM;map.wait:signal=SIGUSR1' | grep -qx ok ||
+  fail "inject --check of a valid spec"
+expect_usage_error "unknown point (check)" inject --check 'map.foo:ENOMEM'
+grep -q 'valid: alloc.reserve, alloc.backing' "$tmp/err" || fail "unknown point lists the valid ones"
+expect_usage_error "unknown point (run)" run --inject 'map.foo:ENOMEM' -- true
+grep -q 'map.page_tables' "$tmp/err" || fail "run --inject: message names the points"
+expect_usage_error "errno the driver cannot return there" run --inject 'map.wait:ENOMEM' -- true
+expect_usage_error "malformed option" run --inject 'map.wait[often]:EINTR' -- true
+expect_usage_error "bad seed" run --inject 'free:EINTR' --inject-seed x1 -- true
+expect_usage_error "--inject-log without --inject" run --inject-log "$tmp/f" -- true
+expect_usage_error "bad duration" run --dma-latency 5xs -- true
+
+# The same seed reproduces the same faults; the log names point, call and GPU.
+spec='map.page_tables[p=0.3]:ENOMEM;alloc.reserve[p=0.2]:ENOMEM'
+for run in 1 2; do
+  # (rocminfo may abort on these faults; the braces keep the shell's job message quiet.)
+  { "$vkfd" run --gpus 4 --inject "$spec" --inject-seed 9 --inject-log "$tmp/inj$run" -- rocminfo \
+    >/dev/null 2>&1; } 2>/dev/null
+  sed 's/^\[vkfd [0-9]*\] //' "$tmp/inj$run" >"$tmp/inj$run.clean"
+done
+grep -qxF "inject armed '$spec' seed=9" "$tmp/inj1.clean" || fail "log names spec and seed"
+grep -qE '^inject map.page_tables call=[0-9]+ gpu=[0-3] effect=ENOMEM$' "$tmp/inj1.clean" ||
+  fail "log line of a firing: $(head -3 "$tmp/inj1.clean")"
+cmp -s "$tmp/inj1.clean" "$tmp/inj2.clean" || fail "same seed, different faults"
+{ "$vkfd" run --gpus 4 --inject "$spec" --inject-seed 10 --inject-log "$tmp/inj3" -- rocminfo \
+  >/dev/null 2>&1; } 2>/dev/null
+sed 's/^\[vkfd [0-9]*\] //' "$tmp/inj3" >"$tmp/inj3.clean"
+cmp -s "$tmp/inj1.clean" "$tmp/inj3.clean" && fail "another seed gave the same faults"
+# Without --inject-seed a seed is chosen and reported.
+"$vkfd" run --gpus 1 --inject 'free[nth=1000]:EINTR' -- rocminfo 2>&1 >/dev/null |
+  grep -qE "inject armed 'free\[nth=1000\]:EINTR' seed=[0-9]+" || fail "a chosen seed is reported"
+
+# --dma-latency: every page-table job takes at least that long, so MAP waits for it.
+"$vkfd" run --gpus 2 --dma-latency 3ms --log-ioctls="$tmp/slow" -- rocminfo >/dev/null 2>&1 ||
+  fail "rocminfo with --dma-latency"
+slowest=$(sed -n 's/.*MAP_MEMORY_TO_GPU .* = 0 <\([0-9.]*\)s>$/\1/p' "$tmp/slow" | sort -n | head -1)
+awk -v t="${slowest:-0}" 'BEGIN { exit !(t >= 0.003) }' ||
+  fail "fastest MAP with --dma-latency 3ms took ${slowest:-?} s"
+
 [ "$failures" -eq 0 ] && echo "ok" || exit 1
