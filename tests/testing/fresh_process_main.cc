@@ -8,8 +8,10 @@
 // (`/proc/self/exe --gtest_filter=Suite.Name`); exec keeps the environment, so under `vkfd run` the
 // child is emulated too, and on a real machine it gets its own KFD process from the real driver.
 //
-// With an explicit --gtest_filter, --gtest_list_tests or VKFD_TEST_IN_PROCESS=1 the tests run in this
-// process instead (for debugging one test).
+// The parent asks a child for the test list (`--gtest_list_tests` with the same arguments), so a
+// --gtest_filter selects which tests get a process each. With --gtest_list_tests or
+// VKFD_TEST_IN_PROCESS=1 everything runs in this process instead (for debugging one test).
+#include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,6 +30,38 @@ bool HasFlag(int argc, char** argv, const char* prefix) {
     if (strncmp(argv[i], prefix, strlen(prefix)) == 0) return true;
   }
   return false;
+}
+
+std::string ShellQuote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// The tests the arguments select, as a child lists them: "Suite.Name", in order.
+bool ListTests(const std::vector<std::string>& args, std::vector<std::string>* names) {
+  std::string command = "VKFD_TEST_IN_PROCESS=1 exec /proc/" + std::to_string(getpid()) + "/exe";
+  for (size_t i = 1; i < args.size(); ++i) command += " " + ShellQuote(args[i]);
+  command += " --gtest_list_tests";
+  FILE* list = popen(command.c_str(), "r");
+  if (list == nullptr) return false;
+  char line[1024];
+  std::string suite;
+  while (fgets(line, sizeof(line), list) != nullptr) {
+    std::string text(line);
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+    if (text.empty()) continue;
+    const bool is_test = text[0] == ' ';
+    const size_t start = text.find_first_not_of(' ');
+    const size_t end = text.find_first_of(" #", start);
+    const std::string word = text.substr(start, end == std::string::npos ? end : end - start);
+    if (!is_test) {
+      suite = word;  // "Suite." (with its dot)
+    } else if (word.rfind("DISABLED_", 0) != 0) {
+      names->push_back(suite + word);
+    }
+  }
+  return pclose(list) == 0;
 }
 
 // Runs one test in a child process; returns its exit status (0 passed or skipped).
@@ -63,20 +97,14 @@ int RunOne(const std::vector<std::string>& args, const std::string& name) {
 int main(int argc, char** argv) {
   const std::vector<std::string> original(argv, argv + argc);
   const bool in_process = getenv("VKFD_TEST_IN_PROCESS") != nullptr ||
-                          HasFlag(argc, argv, "--gtest_filter") ||
                           HasFlag(argc, argv, "--gtest_list_tests");
   ::testing::InitGoogleTest(&argc, argv);
   if (in_process) return RUN_ALL_TESTS();
 
   std::vector<std::string> names;
-  const ::testing::UnitTest& unit = *::testing::UnitTest::GetInstance();
-  for (int i = 0; i < unit.total_test_suite_count(); ++i) {
-    const ::testing::TestSuite& suite = *unit.GetTestSuite(i);
-    for (int j = 0; j < suite.total_test_count(); ++j) {
-      const ::testing::TestInfo& info = *suite.GetTestInfo(j);
-      if (strncmp(info.name(), "DISABLED_", 9) == 0) continue;
-      names.push_back(std::string(suite.name()) + "." + info.name());
-    }
+  if (!ListTests(original, &names)) {
+    fprintf(stderr, "cannot list the tests\n");
+    return 1;
   }
   std::vector<std::string> failed;
   for (const std::string& name : names) {
