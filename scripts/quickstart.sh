@@ -4,4 +4,4 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 "$top/scripts/install-deps.sh"
 "$top/scripts/build.sh" release "$top/build"
-exec "$top/build/src/tools/vkfd" run --gpus 4 -- rocminfo
+exec "$top/build/bin/vkfd" run --gpus 4 -- rocminfo
