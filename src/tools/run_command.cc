@@ -86,6 +86,19 @@ std::optional<std::string> OptionValue(int argc, char** argv, int* i, const std:
   return std::string(argv[*i]);
 }
 
+// Truncates (or creates) the log file `path` and exports its absolute path in `env`, where every
+// process of the run appends to it.
+bool ExportLogFile(const std::string& path, const char* env, std::string* error) {
+  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    *error = "run: cannot open " + path + ": " + strerror(errno);
+    return false;
+  }
+  close(fd);
+  setenv(env, Canonical(path).value_or(path).c_str(), 1);
+  return true;
+}
+
 }  // namespace
 
 int RunCommand(int argc, char** argv) {
@@ -192,12 +205,7 @@ int RunCommand(int argc, char** argv) {
     setenv("VKFD_INJECT", inject->c_str(), 1);
     setenv("VKFD_INJECT_SEED", std::to_string(seed).c_str(), 1);
     if (inject_log) {
-      const int fd = open(inject_log->c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      if (fd < 0) {
-        return UsageError(("run: cannot open " + *inject_log + ": " + strerror(errno)).c_str());
-      }
-      close(fd);
-      setenv("VKFD_INJECT_LOG", Canonical(*inject_log).value_or(*inject_log).c_str(), 1);
+      if (!ExportLogFile(*inject_log, "VKFD_INJECT_LOG", &error)) return UsageError(error.c_str());
     } else {
       unsetenv("VKFD_INJECT_LOG");
     }
@@ -221,20 +229,16 @@ int RunCommand(int argc, char** argv) {
   // A sanitizer build: its runtime must come first in the program's library list.
   preload = std::string(VKFD_SANITIZER_RUNTIME) + " " + preload;
 #endif
+  // A nested `vkfd run` finds itself already preloaded: keep the list as it is.
   if (const char* old = getenv("LD_PRELOAD"); old != nullptr && *old != '\0') {
-    if (std::string(old).find(*library) == std::string::npos) preload += std::string(" ") + old;
-    else preload = old;
+    preload = std::string(old).find(*library) == std::string::npos ? preload + " " + old
+                                                                    : std::string(old);
   }
   setenv("LD_PRELOAD", preload.c_str(), 1);
 
   if (log_ioctls) {
     if (log) {
-      const int fd = open(log->c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-      if (fd < 0) {
-        return UsageError(("run: cannot open " + *log + ": " + strerror(errno)).c_str());
-      }
-      close(fd);
-      setenv("VKFD_LOG_IOCTLS", Canonical(*log).value_or(*log).c_str(), 1);
+      if (!ExportLogFile(*log, "VKFD_LOG_IOCTLS", &error)) return UsageError(error.c_str());
     } else {
       setenv("VKFD_LOG_IOCTLS", "-", 1);
     }
