@@ -55,7 +55,7 @@ void DmaEngine::Submit(PteJob job, Completion done) {
     MutexLock lock(&mu_);
     ++stats_.jobs;
     stats_.entries += pending.job.entry_count();
-    if (!busy_ && queue_.empty() && !timing_.enabled()) {
+    if (!busy_ && queue_.empty() && retiring_.empty() && !timing_.enabled()) {
       busy_ = true;
       run_inline = true;
       ++stats_.inline_jobs;
@@ -79,45 +79,55 @@ void DmaEngine::Submit(PteJob job, Completion done) {
   cv_.notify_all();
 }
 
-void DmaEngine::ThreadMain() {
+// The analysis cannot follow the condition variable's std::unique_lock on the native mutex: every
+// field below is read and written with mu_ held, except where the lock is explicitly released around
+// a job's writes and a completion callback.
+void DmaEngine::ThreadMain() NO_THREAD_SAFETY_ANALYSIS {
   std::unique_lock<std::mutex> lock(mu_.native());
   for (;;) {
-    // The analysis cannot follow std::unique_lock on the native mutex; fields below are read under it.
-    auto ready = [this]() NO_THREAD_SAFETY_ANALYSIS {
-      return stopping_ || (!busy_ && !queue_.empty());
-    };
-    cv_.wait(lock, ready);
-    auto [stop, next] = [this]() NO_THREAD_SAFETY_ANALYSIS {
-      return std::pair<bool, bool>(stopping_, !queue_.empty());
-    }();
-    if (!next) {
-      if (stop) return;
+    const Clock::time_point now = Clock::now();
+    // 1. Report the oldest completion once it is due.
+    if (!retiring_.empty() && retiring_.front().finish <= now) {
+      Retiring r = std::move(retiring_.front());
+      retiring_.pop_front();
+      lock.unlock();
+      r.done(r.error);
+      lock.lock();
+      last_completion_ = Clock::now();
+      cv_.notify_all();
       continue;
     }
-    auto take = [this]() NO_THREAD_SAFETY_ANALYSIS {
-      Pending p = std::move(queue_.front());
-      queue_.pop_front();
-      busy_ = true;
-      const DmaTiming t = timing_;
-      Clock::time_point start = std::max(p.submitted, last_completion_);
-      Clock::time_point finish = start + std::chrono::nanoseconds(
-                                             t.job_latency_ns + t.pte_cost_ns * p.job.entry_count());
-      Code injected = TakeInjectedError();
-      return std::tuple<Pending, Clock::time_point, Code>(std::move(p), finish, injected);
-    };
-    auto [pending, finish, injected] = take();
-    // Execute outside the lock; completion is not reported before `finish` (timing model). A stop
-    // request does not cut the wait short: queued jobs still complete, in order.
-    lock.unlock();
-    pending.job.Execute();
-    std::this_thread::sleep_until(finish);
-    pending.done(injected);
-    lock.lock();
-    [this]() NO_THREAD_SAFETY_ANALYSIS {
-      busy_ = false;
-      last_completion_ = Clock::now();
-    }();
-    cv_.notify_all();
+    // 2. Start the next job once the engine has finished the previous one's writes.
+    Clock::time_point next_start = Clock::time_point::max();
+    if (!queue_.empty() && !busy_) {
+      next_start = std::max(queue_.front().submitted, engine_free_);
+      if (next_start <= now) {
+        Pending p = std::move(queue_.front());
+        queue_.pop_front();
+        busy_ = true;
+        const DmaTiming t = timing_;
+        const Code injected = TakeInjectedError();
+        const auto occupancy = std::chrono::nanoseconds(t.pte_cost_ns * p.job.entry_count());
+        engine_free_ = now + occupancy;
+        const Clock::time_point finish = engine_free_ + std::chrono::nanoseconds(t.job_latency_ns);
+        lock.unlock();
+        p.job.Execute();
+        lock.lock();
+        busy_ = false;
+        retiring_.push_back(Retiring{std::move(p.done), injected, finish});
+        continue;
+      }
+    }
+    // 3. Nothing is due: sleep until the next completion or start, or until something changes. A
+    // stop request does not cut waits short: queued jobs still run and complete, in order.
+    if (stopping_ && queue_.empty() && retiring_.empty() && !busy_) return;
+    Clock::time_point wake = next_start;
+    if (!retiring_.empty()) wake = std::min(wake, retiring_.front().finish);
+    if (wake == Clock::time_point::max()) {
+      cv_.wait(lock);
+    } else {
+      cv_.wait_until(lock, wake);
+    }
   }
 }
 

@@ -2,12 +2,18 @@
 // updates (PteJobs) in submission order and reports each job's completion exactly once.
 //
 // Jobs run on the engine's own thread. Two refinements keep that cheap and realistic:
-//  * Idle fast path: with no timing model, when nothing is queued or running, Submit runs the job in
-//    the caller's thread — the ordering guarantee is the same and no thread hand-off is paid.
-//  * Timing model (DmaTiming): a job completes no earlier than max(submit, previous completion) +
-//    job_latency + pte_cost × entries, so waits block the way they do on hardware.
-// The completion callback runs on the engine thread (or inline), after the job's writes are visible,
-// with Code::kOk or the error an injected fault set. It must not block or submit to the same engine.
+//  * Idle fast path: with no timing model, when nothing is queued, running or retiring, Submit runs
+//    the job in the caller's thread — the ordering guarantee is the same and no thread hand-off is
+//    paid.
+//  * Timing model (DmaTiming), a pipelined engine as SDMA is: a job starts when it is submitted and
+//    the engine has finished writing the previous job's entries; it occupies the engine for
+//    pte_cost × entries; its completion is reported job_latency after that (fence write, interrupt,
+//    scheduling), while the engine already works on the next job. So one job of n entries takes
+//    job_latency + pte_cost × n, and k queued jobs take about job_latency + pte_cost × (all entries):
+//    what is gained by keeping the engine fed, which the asynchronous map designs measure.
+// Completions are reported exactly once and in submission order, on the engine thread (or inline),
+// after the job's writes are visible, with Code::kOk or the error an injected fault set. A completion
+// callback must not block or submit to the same engine.
 //
 // Life cycle: the thread starts with the first queued job; the destructor runs what is queued, then
 // joins. Lock order: the engine's mutex is a leaf (callbacks run without it).
@@ -60,6 +66,12 @@ class DmaEngine {
     Completion done;
     std::chrono::steady_clock::time_point submitted;
   };
+  // A job whose writes are done and whose completion is due at `finish`.
+  struct Retiring {
+    Completion done;
+    Code error;
+    std::chrono::steady_clock::time_point finish;
+  };
   void ThreadMain();
   Code TakeInjectedError() REQUIRES(mu_);
 
@@ -68,7 +80,9 @@ class DmaEngine {
   std::condition_variable_any cv_;
   DmaTiming timing_ GUARDED_BY(mu_);
   std::deque<Pending> queue_ GUARDED_BY(mu_);
+  std::deque<Retiring> retiring_ GUARDED_BY(mu_);  // in submission order; finish times ascend
   bool busy_ GUARDED_BY(mu_) = false;  // a job is executing (inline or on the thread)
+  std::chrono::steady_clock::time_point engine_free_ GUARDED_BY(mu_);  // end of the last writes
   bool stopping_ GUARDED_BY(mu_) = false;
   std::chrono::steady_clock::time_point last_completion_ GUARDED_BY(mu_);
   Stats stats_ GUARDED_BY(mu_);

@@ -30,9 +30,11 @@ TEST(DmaEngineTest, IdleEngineRunsJobsInlineAndWritesEntries) {
 }
 
 TEST(DmaEngineTest, TimingModelDelaysCompletionAndKeepsOrder) {
-  DmaEngine engine("t", DmaTiming{5'000'000, 1'000});  // 5 ms per job + 1 us per entry
+  // 5 ms from the end of a job's writes to its completion, 1 us per entry of engine time.
+  DmaEngine engine("t", DmaTiming{5'000'000, 1'000});
   std::mutex mu;
   std::vector<int> order;
+  std::vector<Clock::time_point> done_at(3);
   std::atomic<int> completed{0};
   uint64_t entries[1000] = {};
   const auto start = Clock::now();
@@ -42,16 +44,44 @@ TEST(DmaEngineTest, TimingModelDelaysCompletionAndKeepsOrder) {
     engine.Submit(std::move(job), [&, i](Code) {
       std::lock_guard<std::mutex> lock(mu);
       order.push_back(i);
+      done_at[i] = Clock::now();
       completed++;
     });
   }
   EXPECT_EQ(0, completed.load());  // nothing finishes at submission with a timing model
   while (completed.load() < 3) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  // Three serial jobs of >= 6 ms each cannot complete in under 18 ms.
-  EXPECT_GE(Clock::now() - start, std::chrono::milliseconds(18));
   EXPECT_EQ((std::vector<int>{0, 1, 2}), order);
+  // Job i completes no earlier than the engine time of jobs 0..i (1 ms each) plus the latency.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_GE(done_at[i] - start, std::chrono::milliseconds(5 + (i + 1))) << "job " << i;
+  }
   EXPECT_EQ(2u, entries[999]);
   EXPECT_EQ(0u, engine.stats().inline_jobs);
+}
+
+TEST(DmaEngineTest, JobsAfterATimedJobStillCompleteInOrderWhenTimingIsTurnedOff) {
+  DmaEngine engine("t", DmaTiming{3'000'000, 0});
+  std::vector<int> order;
+  std::mutex mu;
+  engine.Submit(PteJob{}, [&](Code) {
+    std::lock_guard<std::mutex> lock(mu);
+    order.push_back(0);
+  });
+  engine.set_timing(DmaTiming{});
+  // Not inline: the first job has not completed yet, and completions keep submission order.
+  engine.Submit(PteJob{}, [&](Code) {
+    std::lock_guard<std::mutex> lock(mu);
+    order.push_back(1);
+  });
+  for (int i = 0; i < 5000; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (order.size() == 2) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ((std::vector<int>{0, 1}), order);
 }
 
 TEST(DmaEngineTest, InjectedErrorsAreReportedAndWritesStillHappen) {
