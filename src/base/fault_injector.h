@@ -32,8 +32,8 @@ namespace vkfd {
 enum class FaultPoint : uint8_t {
   kAllocReserve,     // alloc.reserve: memory accounting
   kAllocBacking,     // alloc.backing: VRAM/GTT backing, userptr pinning
-  kMapPeerAccess,    // map.peer_access: per GPU
-  kMapPageTables,    // map.page_tables: VA and page-table allocation, per GPU
+  kMapPeerAccess,    // map.peer_access: per GPU, deciding on a peer's VRAM/doorbell/MMIO (first MAP)
+  kMapPageTables,    // map.page_tables: VA and page-table allocation, per GPU, after the range checks
   kDmaSubmit,        // dma.submit: building/submitting the page-table job, per GPU
   kDmaJob,           // dma.job: the job itself reports an error through its fence, per GPU
   kMapWait,          // map.wait: the interruptible wait after dispatch

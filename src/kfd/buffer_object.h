@@ -45,6 +45,7 @@ struct BufferObject {
   uint64_t bus_addr = 0;      // USERPTR: its window on the system bus
   bool kernel_internal = false;  // IB/CWSR buffers the driver maps itself; no handle
 
+  std::bitset<kMaxGpus> attached;               // kfd_mem_attach done on that GPU's VM (until FREE)
   std::bitset<kMaxGpus> mapped;                 // is_mapped, per GPU index
   std::array<FenceRef, kMaxGpus> last_update;   // the BO's sync object: latest PTE update per GPU
 };

@@ -52,8 +52,14 @@ FenceRef GpuVm::Submit(hw::PteJob job, Injection injection) {
 Result<FenceRef> GpuVm::Map(const BufferObject* bo, uint64_t va, uint64_t size,
                             const std::vector<MapSegment>& segments, Injection injection) {
   VKFD_RETURN_IF_ERROR(CheckRange(va, size));
+  // map.page_tables: the mapping and its page tables are allocated only once amdgpu_vm_bo_map has
+  // accepted the range, so a misaligned or overlapping VA is EINVAL whatever the allocator would do.
   // dma.submit: building the update failed (no memory for the job); nothing has changed yet.
   if (injection == Injection::kArmed) {
+    if (auto d = FaultInjector::Check(FaultPoint::kMapPageTables, int(gpu_index_));
+        d.error != Code::kOk) {
+      return d.error;
+    }
     if (auto d = FaultInjector::Check(FaultPoint::kDmaSubmit, int(gpu_index_));
         d.error != Code::kOk) {
       return d.error;

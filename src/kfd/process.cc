@@ -419,26 +419,29 @@ std::vector<MapSegment> Process::SegmentsFor(const BufferObject& bo, size_t gpu)
 Status Process::MapOnGpuLocked(BufferObject* bo, ProcessDevice* pdd, Injection injection) {
   const size_t gpu = pdd->gpu_index;
   if (bo->mapped.test(gpu)) return Status::Ok();  // is_mapped: nothing to do
-  if (bo->va == 0) return Status(Code::kInvalidArgs);
-  // kfd_mem_attach: a peer's VRAM, doorbells and MMIO need an XGMI link or PCIe peer access.
-  if (gpu != bo->owner &&
-      (bo->domain == Domain::kVram || bo->domain == Domain::kDoorbell ||
-       bo->domain == Domain::kMmioRemap)) {
-    const bool hive = bo->domain == Domain::kVram && driver_->topology().SameHive(gpu, bo->owner);
-    if (!hive && !driver_->topology().PeerAccessible(gpu, bo->owner)) {
-      return Status(Code::kInvalidArgs);
-    }
-  }
-  if (injection == Injection::kArmed) {
-    if (gpu != bo->owner) {
-      if (auto d = FaultInjector::Check(FaultPoint::kMapPeerAccess, int(gpu)); d.error != Code::kOk) {
-        return Status(d.error);
+  // kfd_mem_attach runs at the first MAP on a VM only: the attachment outlives a failed map and
+  // UNMAP (only FREE detaches), so VA 0 and peer access are decided once per (BO, VM).
+  if (!bo->attached.test(gpu)) {
+    if (bo->va == 0) return Status(Code::kInvalidArgs);
+    // A peer's VRAM, doorbells and MMIO need an XGMI link or PCIe peer access; a peer's GTT is
+    // system memory, always reachable, and gets no decision.
+    if (gpu != bo->owner &&
+        (bo->domain == Domain::kVram || bo->domain == Domain::kDoorbell ||
+         bo->domain == Domain::kMmioRemap)) {
+      const bool hive = bo->domain == Domain::kVram && driver_->topology().SameHive(gpu, bo->owner);
+      if (!hive && !driver_->topology().PeerAccessible(gpu, bo->owner)) {
+        return Status(Code::kInvalidArgs);
+      }
+      if (injection == Injection::kArmed) {
+        if (auto d = FaultInjector::Check(FaultPoint::kMapPeerAccess, int(gpu));
+            d.error != Code::kOk) {
+          return Status(d.error);
+        }
       }
     }
-    if (auto d = FaultInjector::Check(FaultPoint::kMapPageTables, int(gpu)); d.error != Code::kOk) {
-      return Status(d.error);
-    }
+    bo->attached.set(gpu);
   }
+  // map.page_tables is checked in GpuVm::Map, after the range checks, where the kernel allocates.
   auto fence = pdd->vm->Map(bo, bo->va, bo->size, SegmentsFor(*bo, gpu), injection);
   if (!fence.ok()) return fence.status();
   bo->mapped.set(gpu);

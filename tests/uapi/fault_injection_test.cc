@@ -89,17 +89,31 @@ TEST_F(FaultInjectionTest, EveryPointFiresAndReportsTheDriversError) {
   n = 0;
   ASSERT_EQ(0, MapCmd(AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, h, &n));
 
-  // A peer refusing access on GPU 3.
+  // A peer refusing access on GPU 3. The kernel decides when it first attaches a BO to a VM
+  // (kfd_mem_attach), so a BO never mapped there: `h` was, and stays attached after its UNMAP.
+  uint64_t fresh = 0;
+  ASSERT_EQ(0, Alloc(kVa + (32 << 20), &fresh));
   Arm("map.peer_access[gpu=3]:EINVAL");
   n = 0;
-  EXPECT_EQ(-1, MapCmd(AMDKFD_IOC_MAP_MEMORY_TO_GPU, h, &n));
+  EXPECT_EQ(-1, MapCmd(AMDKFD_IOC_MAP_MEMORY_TO_GPU, fresh, &n));
   EXPECT_EQ(EINVAL, errno);
   EXPECT_EQ(3u, n);
   EXPECT_EQ("", backend_->CheckInvariant());
   FaultInjector::Global().Reset();
-  ASSERT_EQ(0, MapCmd(AMDKFD_IOC_MAP_MEMORY_TO_GPU, h, &n));
+  ASSERT_EQ(0, MapCmd(AMDKFD_IOC_MAP_MEMORY_TO_GPU, fresh, &n));
   n = 0;
-  ASSERT_EQ(0, MapCmd(AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, h, &n));
+  ASSERT_EQ(0, MapCmd(AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, fresh, &n));
+  // Mapped again after UNMAP: still attached, no second decision, so the rule never fires.
+  Arm("map.peer_access[gpu=3]:EINVAL");
+  n = 0;
+  EXPECT_EQ(0, MapCmd(AMDKFD_IOC_MAP_MEMORY_TO_GPU, fresh, &n));
+  EXPECT_EQ(4u, n);
+  EXPECT_EQ(0u, FaultInjector::Global().reached(FaultPoint::kMapPeerAccess));
+  FaultInjector::Global().Reset();
+  n = 0;
+  ASSERT_EQ(0, MapCmd(AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, fresh, &n));
+  kfd_ioctl_free_memory_of_gpu_args free_fresh{fresh};
+  ASSERT_EQ(0, backend_->Ioctl(kfd_, AMDKFD_IOC_FREE_MEMORY_OF_GPU, &free_fresh));
 
   Arm("dma.submit[gpu=1,nth=1]:ENOMEM");
   n = 0;
