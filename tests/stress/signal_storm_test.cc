@@ -4,7 +4,7 @@
 // everything brings AVAILABLE_MEMORY and host memory back to their baselines.
 //
 // Size: VKFD_STRESS_OPS operations per storm (default below; divided by 10 when
-// VKFD_TEST_SCALE=sanitizer). VKFD_STRESS_SEED picks the sequence. docs/stress.md has the long run.
+// VKFD_TEST_SCALE=sanitizer). VKFD_STRESS_SEED picks the sequence. docs/testing.md has the long run.
 #include <gtest/gtest.h>
 #include <signal.h>
 
