@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   cmake ninja-build g++ clang-14 libclang-rt-14-dev pkg-config
   libgtest-dev libbenchmark-dev librapidcheck-dev
-  libtomlplusplus-dev libcli11-dev libdrm-dev linux-libc-dev
+  libtomlplusplus-dev libcli11-dev libdrm-dev linux-libc-dev nlohmann-json3-dev
   libhsakmt-dev libhsakmt1 libhsa-runtime-dev libhsa-runtime64-1 rocminfo kmod
   gnuplot-nox python3
 )

@@ -10,6 +10,7 @@ inline constexpr int kExitUsage = 2;
 int RunCommand(int argc, char** argv);       // argv[0] == "run"
 int TopologyCommand(int argc, char** argv);  // argv[0] == "topology"
 int InjectCommand(int argc, char** argv);    // argv[0] == "inject"
+int BenchCommand(int argc, char** argv);     // argv[0] == "bench"
 // Prints "vkfd: <message>" and returns kExitUsage.
 int UsageError(const char* message);
 

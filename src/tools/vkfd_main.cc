@@ -30,6 +30,8 @@ constexpr char kHelp[] =
     "                 list the built-in presets, print one, or check a topology file\n"
     "  inject --list | --check SPEC\n"
     "                 list the fault-injection points, or check a spec\n"
+    "  bench [--quick] [--json FILE]\n"
+    "                 measure the 2018 map designs side by side (docs/api-designs-measured.md)\n"
     "\n"
     "options:\n"
     "  -h, --help     show help (also after a command: vkfd run --help)\n"
@@ -54,6 +56,7 @@ int main(int argc, char** argv) {
   if (command == "run") return vkfd::tools::RunCommand(argc - 1, argv + 1);
   if (command == "topology") return vkfd::tools::TopologyCommand(argc - 1, argv + 1);
   if (command == "inject") return vkfd::tools::InjectCommand(argc - 1, argv + 1);
+  if (command == "bench") return vkfd::tools::BenchCommand(argc - 1, argv + 1);
   return vkfd::tools::UsageError(
       ("unknown command '" + command + "' (try 'vkfd --help')").c_str());
 }
