@@ -3,7 +3,6 @@
 #include <cassert>
 #include <cstring>
 
-#include <fcntl.h>
 
 namespace vkfd::hw {
 
@@ -62,9 +61,9 @@ void PageTablePool::Free(const TablePage& page) {
     chunks_.erase(it);
     return;
   }
-  // Give the page's host memory back: host memory follows live data, page tables included.
-  fallocate(memory_->fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(page_offset),
-            4096);
+  // The page keeps its host memory for the next table: punching it out costs more than the rest of
+  // an unmap (a hole punch now, a page fault and zeroing at reuse). A chunk gives its memory back
+  // when its last page is freed, so the pool holds at most a chunk per GPU beyond its live tables.
   if (chunk.free_pages.empty()) chunks_with_space_.push_back(chunk_offset);
   chunk.free_pages.push_back(static_cast<uint32_t>((page_offset - chunk_offset) / 4096));
 }

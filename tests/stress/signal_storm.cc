@@ -101,7 +101,6 @@ class Runner {
   void Run() {
     if (!Setup()) return;
     result_.available_before = Available();
-    result_.host_bytes_before = HostBytes();
     bos_.resize(options_.max_live_bos);
     while (result_.ops < options_.ops && result_.error.empty()) {
       Step();
@@ -124,9 +123,13 @@ class Runner {
     result_.unmaps = counts.unmaps;
     result_.frees = counts.frees;
     result_.available_after = Available();
+    result_.host_bytes_after_free = HostBytes();
+    // Process exit: the VMs and their page tables go; host memory is back where it started.
+    if (kfd_ > 0) backend_.Close(kfd_);
+    kfd_ = -1;
+    result_.process_ended = backend_.EndProcess();
     result_.host_bytes_after = HostBytes();
     for (int fd : render_) backend_.Close(fd);
-    if (kfd_ > 0) backend_.Close(kfd_);
   }
 
  private:
@@ -154,8 +157,12 @@ class Runner {
         return false;
       }
       render_.push_back(fd);
+    }
+    // Before ACQUIRE_VM the process holds no memory at all: the baseline of invariant 3.
+    result_.host_bytes_before = HostBytes();
+    for (size_t i = 0; i < gpus_.size(); ++i) {
       kfd_ioctl_acquire_vm_args acquire{};
-      acquire.drm_fd = static_cast<uint32_t>(fd);
+      acquire.drm_fd = static_cast<uint32_t>(render_[i]);
       acquire.gpu_id = gpus_[i];
       if (Ioctl(AMDKFD_IOC_ACQUIRE_VM, &acquire) != 0) {
         Fail(std::string("ACQUIRE_VM: ") + strerror(errno));

@@ -98,10 +98,13 @@ struct StormResult {
   // "slot va size gpu-mask" with the mask read from the page tables.
   std::vector<std::string> vm_dumps;
   std::string mapping_sets;
-  // Per GPU AVAILABLE_MEMORY, and total st_blocks*512 of the GPU memfds: after ACQUIRE_VM (baseline)
-  // and after unmapping and freeing every BO.
+  // Per GPU AVAILABLE_MEMORY after ACQUIRE_VM (baseline) and after unmapping and freeing every BO;
+  // host memory is the total st_blocks*512 of the GPU memfds.
   std::vector<uint64_t> available_before, available_after;
-  uint64_t host_bytes_before = 0, host_bytes_after = 0;
+  // Host memory: before ACQUIRE_VM (the process holds nothing yet), after freeing every BO (only
+  // page tables may remain), and after the process has ended (everything must be back).
+  uint64_t host_bytes_before = 0, host_bytes_after_free = 0, host_bytes_after = 0;
+  bool process_ended = false;  // the backend could end the process (in-process backend)
 };
 
 // Opens /dev/kfd and every render node on `backend`, acquires every VM, runs the sequence, then unmaps

@@ -24,6 +24,9 @@ class Backend {
   virtual std::string CheckInvariant() { return {}; }
   // Makes every page-table job on every GPU take at least `ns` (0: off). False if unsupported.
   virtual bool SetDmaLatency(uint64_t ns) { return false; }
+  // Ends the calling process's KFD process, as the exit of its address space would (teardown: every
+  // BO unmapped and freed, VMs released). False if the backend cannot (a real /dev/kfd).
+  virtual bool EndProcess() { return false; }
   // Whether GPU i may map GPU j's VRAM.
   virtual bool PeerAccessible(size_t i, size_t j) = 0;
 };

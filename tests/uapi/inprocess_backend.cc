@@ -50,6 +50,10 @@ class InProcessBackend : public Backend {
     }
     return true;
   }
+  bool EndProcess() override {
+    device_->driver().TeardownProcess(getpid());
+    return true;
+  }
   bool PeerAccessible(size_t i, size_t j) override {
     return device_->driver().topology().PeerAccessible(i, j);
   }
