@@ -62,6 +62,13 @@ class PreloadBackend : public Backend {
   }
   int Ioctl(int fd, unsigned long cmd, void* arg) override { return ioctl(fd, cmd, arg); }
   void Close(int fd) override { close(fd); }
+  int Dup(int fd) override { return dup(fd); }
+  // The latency is the topology's ([dma] job_latency), which the test runner names in
+  // VKFD_TEST_DMA_LATENCY_NS; only that value can be "set".
+  bool SetDmaLatency(uint64_t ns) override {
+    const char* fixed = getenv("VKFD_TEST_DMA_LATENCY_NS");
+    return ns == (fixed != nullptr ? strtoull(fixed, nullptr, 10) : 0);
+  }
   std::vector<uint32_t> GpuIds() override {
     std::vector<uint32_t> ids;
     for (const auto& g : gpus_) ids.push_back(g.gpu_id);
