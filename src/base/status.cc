@@ -20,6 +20,8 @@ const char* CodeName(Code code) {
     case Code::kIo: return "IO";
     case Code::kNoSpace: return "NO_SPACE";
     case Code::kAgain: return "AGAIN";
+    case Code::kNotFound: return "NOT_FOUND";
+    case Code::kTooManyFiles: return "TOO_MANY_FILES";
   }
   return "UNKNOWN";
 }

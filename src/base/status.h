@@ -34,6 +34,8 @@ enum class Code : uint8_t {
   kIo,               // EIO
   kNoSpace,          // ENOSPC
   kAgain,            // EAGAIN
+  kNotFound,         // ENOENT (e.g. an fd that is not a fence fd, as sync_file's MERGE)
+  kTooManyFiles,     // EMFILE (no fd number left for a new file)
 };
 
 const char* CodeName(Code code);

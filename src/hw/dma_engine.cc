@@ -107,7 +107,8 @@ void DmaEngine::ThreadMain() NO_THREAD_SAFETY_ANALYSIS {
         busy_ = true;
         const DmaTiming t = timing_;
         const Code injected = TakeInjectedError();
-        const auto occupancy = std::chrono::nanoseconds(t.pte_cost_ns * p.job.entry_count());
+        const auto occupancy =
+            std::chrono::nanoseconds(t.job_cost_ns + t.pte_cost_ns * p.job.entry_count());
         engine_free_ = now + occupancy;
         const Clock::time_point finish = engine_free_ + std::chrono::nanoseconds(t.job_latency_ns);
         lock.unlock();

@@ -6,11 +6,12 @@
 //    the job in the caller's thread — the ordering guarantee is the same and no thread hand-off is
 //    paid.
 //  * Timing model (DmaTiming), a pipelined engine as SDMA is: a job starts when it is submitted and
-//    the engine has finished writing the previous job's entries; it occupies the engine for
-//    pte_cost × entries; its completion is reported job_latency after that (fence write, interrupt,
+//    the engine has finished the previous one; it occupies the engine for job_cost + pte_cost ×
+//    entries; its completion is reported job_latency after that (fence write, interrupt,
 //    scheduling), while the engine already works on the next job. So one job of n entries takes
-//    job_latency + pte_cost × n, and k queued jobs take about job_latency + pte_cost × (all entries):
-//    what is gained by keeping the engine fed, which the asynchronous map designs measure.
+//    job_cost + pte_cost × n + job_latency, and k queued jobs take about job_latency plus the
+//    engine time of all of them: what is gained by keeping the engine fed, which the asynchronous
+//    map designs measure. (job_cost alone is a serial engine: every job its full time.)
 // Completions are reported exactly once and in submission order, on the engine thread (or inline),
 // after the job's writes are visible, with Code::kOk or the error an injected fault set. A completion
 // callback must not block or submit to the same engine.

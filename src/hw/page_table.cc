@@ -92,6 +92,57 @@ bool PageTable::UsesHugePage(uint64_t va, uint64_t end, uint64_t pa_delta) {
          (pa_delta & (kHugePageSize - 1)) == 0;
 }
 
+Status PageTable::EnsureTables(uint64_t va, uint64_t end, uint64_t delta,
+                               std::vector<NewLink>* created) {
+  auto ensure_child = [&](Table* parent, uint64_t addr) -> Result<Table*> {
+    const uint64_t index = LevelIndex(addr, parent->level);
+    auto& slot = (*parent->children)[index];
+    if (!slot) {
+      auto table = NewTable(parent->level - 1);
+      if (!table.ok()) return table.code();
+      slot = std::move(table.value());
+      created->push_back(NewLink{parent, index});
+    }
+    return slot.get();
+  };
+  for (uint64_t block = va & ~(kHugePageSize - 1); block < end; block += kHugePageSize) {
+    Table* table = root_.get();
+    while (table->level > 1) {
+      auto child = ensure_child(table, block);
+      if (!child.ok()) return child.status();
+      table = child.value();
+    }
+    const uint64_t start = std::max(block, va);
+    if (!UsesHugePage(start, end, delta)) {
+      auto ptb = ensure_child(table, start);
+      if (!ptb.ok()) return ptb.status();
+    }
+  }
+  return Status::Ok();
+}
+
+void PageTable::DropTables(std::vector<NewLink>* created) {
+  for (auto it = created->rbegin(); it != created->rend(); ++it) {
+    auto& slot = (*it->parent->children)[it->index];
+    pool_->Free(slot->page);
+    --table_pages_;
+    slot.reset();
+  }
+  created->clear();
+}
+
+Status PageTable::TryAllocateTables(std::span<const PlannedRange> ranges) {
+  std::vector<NewLink> created;
+  Code code = Code::kOk;
+  for (const PlannedRange& r : ranges) {
+    assert(r.size > 0 && (r.va | r.size | r.pa) % kPageSize == 0 && r.va + r.size <= kVaLimit);
+    code = EnsureTables(r.va, r.va + r.size, r.pa - r.va, &created).code();
+    if (code != Code::kOk) break;
+  }
+  DropTables(&created);
+  return Status(code);
+}
+
 Status PageTable::PlanMap(uint64_t va, uint64_t size, uint64_t pa, uint64_t flags, PteJob* job) {
   assert(size > 0 && (va | size | pa) % kPageSize == 0 && va + size <= kVaLimit);
   const uint64_t end = va + size;
@@ -100,48 +151,10 @@ Status PageTable::PlanMap(uint64_t va, uint64_t size, uint64_t pa, uint64_t flag
 
   // Pass 1: make sure every table the range needs exists. New tables are remembered so that a
   // failure can be undone without a trace.
-  struct NewLink {
-    Table* parent;
-    uint64_t index;
-  };
   std::vector<NewLink> created;
-  auto ensure_child = [&](Table* parent, uint64_t addr) -> Result<Table*> {
-    const uint64_t index = LevelIndex(addr, parent->level);
-    auto& slot = (*parent->children)[index];
-    if (!slot) {
-      auto table = NewTable(parent->level - 1);
-      if (!table.ok()) return table.code();
-      slot = std::move(table.value());
-      created.push_back(NewLink{parent, index});
-    }
-    return slot.get();
-  };
-  Status status = Status::Ok();
-  for (uint64_t block = va & ~(kHugePageSize - 1); block < end && status.ok();
-       block += kHugePageSize) {
-    Table* table = root_.get();
-    while (table->level > 1) {
-      auto child = ensure_child(table, block);
-      if (!child.ok()) {
-        status = child.status();
-        break;
-      }
-      table = child.value();
-    }
-    if (!status.ok()) break;
-    const uint64_t start = std::max(block, va);
-    if (!UsesHugePage(start, end, delta)) {
-      auto ptb = ensure_child(table, start);
-      if (!ptb.ok()) status = ptb.status();
-    }
-  }
+  Status status = EnsureTables(va, end, delta, &created);
   if (!status.ok()) {
-    for (auto it = created.rbegin(); it != created.rend(); ++it) {
-      auto& slot = (*it->parent->children)[it->index];
-      pool_->Free(slot->page);
-      --table_pages_;
-      slot.reset();
-    }
+    DropTables(&created);
     return status;
   }
   for (const NewLink& link : created) {

@@ -21,6 +21,8 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <span>
+#include <vector>
 
 #include "base/status.h"
 #include "hw/page_table_pool.h"
@@ -28,6 +30,13 @@
 #include "hw/pte_job.h"
 
 namespace vkfd::hw {
+
+// One range of a mapping as PlanMap takes it.
+struct PlannedRange {
+  uint64_t va = 0;
+  uint64_t size = 0;
+  uint64_t pa = 0;
+};
 
 class PageTable {
  public:
@@ -46,6 +55,11 @@ class PageTable {
   // Appends to *job the writes that clear [va, va + size), which must be exactly a mapped range, and
   // the tables that become empty. Cannot fail.
   void PlanUnmap(uint64_t va, uint64_t size, PteJob* job);
+  // PlanMap's page-table memory without the plan (atomic map's TEST_ONLY): allocates from the pool
+  // every table that mapping all `ranges` together (disjoint and unmapped, as PlanMap requires) would
+  // add, then gives them all back. kNoMemory if one cannot be allocated now. The shadow, the tables in
+  // memory and the pool's page count end as they were; nothing is written.
+  Status TryAllocateTables(std::span<const PlannedRange> ranges);
 
   // Table pages held (including the root).
   uint64_t table_pages() const { return table_pages_; }
@@ -58,7 +72,17 @@ class PageTable {
     std::unique_ptr<std::array<std::unique_ptr<Table>, kEntriesPerTable>> children;
   };
 
+  // A table that pass 1 of a plan added to the shadow (parent's slot `index`), not yet linked.
+  struct NewLink {
+    Table* parent;
+    uint64_t index;
+  };
+
   explicit PageTable(PageTablePool* pool) : pool_(pool) {}
+  // Pass 1 of PlanMap: adds to the shadow every table [va, end) needs, appending them to *created.
+  Status EnsureTables(uint64_t va, uint64_t end, uint64_t delta, std::vector<NewLink>* created);
+  // Removes tables EnsureTables added (newest first) and gives their pages back to the pool.
+  void DropTables(std::vector<NewLink>* created);
   Result<std::unique_ptr<Table>> NewTable(int level);
   static bool UsesHugePage(uint64_t va, uint64_t end, uint64_t pa_delta_mod);
   void FreeTree(Table* table);

@@ -21,6 +21,7 @@
 //   [dma]                          # page-table update timing of every GPU; default 0 = host speed
 //   job_latency = "200us"          # durations: ns, us, ms, s; "0"
 //   pte_cost = "50ns"
+//   job_cost = "2us"
 //
 //   [[gpu]]                        # one entry per GPU, or per group of identical GPUs
 //   model = "mi210"                # required: "mi210" | "mi250x" (per GCD)
@@ -541,9 +542,10 @@ class TopologyParser {
   }
 
   bool ParseDma(const TableReader& dma, DmaTiming* timing) {
-    return dma.CheckKeys({"job_latency", "pte_cost"}) &&
+    return dma.CheckKeys({"job_latency", "pte_cost", "job_cost"}) &&
            dma.Duration("job_latency", &timing->job_latency_ns) &&
-           dma.Duration("pte_cost", &timing->pte_cost_ns);
+           dma.Duration("pte_cost", &timing->pte_cost_ns) &&
+           dma.Duration("job_cost", &timing->job_cost_ns);
   }
 
   // [[x.cache]]: when present, the list replaces the defaults entirely.

@@ -34,9 +34,10 @@ struct CacheSpec {
 
 // Cost of page-table updates on one GPU's DMA engine. Zero means "as fast as the host can".
 struct DmaTiming {
-  uint64_t job_latency_ns = 0;  // fixed cost per job
-  uint64_t pte_cost_ns = 0;     // additional cost per PTE written
-  bool enabled() const { return job_latency_ns != 0 || pte_cost_ns != 0; }
+  uint64_t job_latency_ns = 0;  // from the end of a job's writes to its completion (overlaps the next)
+  uint64_t pte_cost_ns = 0;     // engine time per PTE written
+  uint64_t job_cost_ns = 0;     // engine time per job (the next job waits for it)
+  bool enabled() const { return job_latency_ns != 0 || pte_cost_ns != 0 || job_cost_ns != 0; }
 
   bool operator==(const DmaTiming&) const = default;
 };

@@ -5,9 +5,13 @@
 // TeardownProcess runs what the kernel runs when that address space goes away.
 //
 // Lock order (outermost first), for all of kfd/:
-//   Driver::mu_  →  Process::mu_  →  MemoryLimits::mu_ | Fence::mu_ | hw locks (GpuMemory, SystemBus,
-//   PageTablePool, DmaEngine)
-// Waits on fences happen with no kfd lock held. DMA completions take only Fence::mu_ and the pool.
+//   Driver::mu_  →  Process::mu_  →  MemoryLimits::mu_ | EventTable::mu_ | Fence::mu_ |
+//   FenceFile::mu_ | hw locks (GpuMemory, SystemBus, PageTablePool, DmaEngine)
+// Everything after Process::mu_ is a leaf: none of them is held while another is taken. Fence
+// callbacks run after Fence::mu_ is released, on the DMA engine's thread or inline in Submit (then
+// under Process::mu_); the only callbacks are waiter wake-ups and FenceFile's, which take
+// FenceFile::mu_ alone (its waiter list). Waits on fences happen with no kfd lock held. DMA
+// completions take only Fence::mu_, FenceFile::mu_ and the pool.
 #pragma once
 
 #include <map>

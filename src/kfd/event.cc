@@ -1,7 +1,6 @@
 #include "kfd/event.h"
 
 #include <sys/mman.h>
-#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -10,6 +9,7 @@
 #include <cstring>
 
 #include "kfd/fence.h"
+#include "kfd/wait_timer.h"
 
 namespace vkfd::kfd {
 namespace {
@@ -17,45 +17,6 @@ namespace {
 constexpr uint64_t kUnsignaledSlot = ~uint64_t{0};
 // Until the client maps the kernel-allocated page, only its first 256 slots are usable.
 constexpr uint64_t kDefaultMappedSize = 256 * 8;
-
-// One timerfd per waiting thread. Keyed by pid: a forked child must not share its parent's timer (the
-// open file description would be shared, and so would the wake-ups).
-class ThreadTimer {
- public:
-  ~ThreadTimer() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int fd() {
-    const pid_t pid = getpid();
-    if (fd_ < 0 || pid_ != pid) {
-      // The inherited fd (if any) belongs to the parent's description; leave it to the parent.
-      fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-      pid_ = pid;
-    }
-    return fd_;
-  }
-
- private:
-  int fd_ = -1;
-  pid_t pid_ = 0;
-};
-
-int ThreadTimerFd() {
-  thread_local ThreadTimer timer;
-  return timer.fd();
-}
-
-// Arms `fd` to expire at CLOCK_MONOTONIC `deadline_ns`; 0 disarms, a past time expires at once.
-void ArmTimer(int fd, int64_t deadline_ns) {
-  itimerspec spec{};
-  spec.it_value.tv_sec = static_cast<time_t>(deadline_ns / 1000000000);
-  spec.it_value.tv_nsec = static_cast<long>(deadline_ns % 1000000000);
-  // Failure is impossible for a valid timerfd and an absolute time; a lost arm would only make a
-  // finite wait end late, never early.
-  [[maybe_unused]] int r = timerfd_settime(fd, TFD_TIMER_ABSTIME, &spec, nullptr);
-}
-
-void WakeNow(int fd) { ArmTimer(fd, 1); }
 
 }  // namespace
 
@@ -66,7 +27,7 @@ EventTable::~EventTable() {
   for (Event* ev : events_) {
     for (Waiter* w : ev->waiters) {
       w->event = nullptr;
-      WakeNow(w->wake_fd);
+      WakeTimer(w->wake_fd);
     }
     delete ev;
   }
@@ -157,7 +118,7 @@ Result<CreatedEvent> EventTable::Create(uint32_t type, bool auto_reset) {
 }
 
 void EventTable::WakeLocked(Event* ev) {
-  for (Waiter* w : ev->waiters) WakeNow(w->wake_fd);
+  for (Waiter* w : ev->waiters) WakeTimer(w->wake_fd);
 }
 
 Status EventTable::Destroy(uint32_t id) {
@@ -167,7 +128,7 @@ Status EventTable::Destroy(uint32_t id) {
   Event* ev = *it;
   for (Waiter* w : ev->waiters) {
     w->event = nullptr;
-    WakeNow(w->wake_fd);
+    WakeTimer(w->wake_fd);
   }
   if (ev->id < kFirstNonSignalEventId) --signal_event_count_;
   events_.erase(it);

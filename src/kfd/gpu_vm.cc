@@ -89,6 +89,14 @@ Result<FenceRef> GpuVm::Map(const BufferObject* bo, uint64_t va, uint64_t size,
   return Submit(std::move(job), injection);
 }
 
+Status GpuVm::TrialMap(uint64_t va, uint64_t size, const std::vector<MapSegment>& segments) {
+  VKFD_RETURN_IF_ERROR(CheckRange(va, size));
+  std::vector<hw::PlannedRange> ranges;
+  ranges.reserve(segments.size());
+  for (const MapSegment& s : segments) ranges.push_back(hw::PlannedRange{s.va, s.size, s.pa});
+  return page_table_->TryAllocateTables(ranges);
+}
+
 Result<FenceRef> GpuVm::Unmap(uint64_t va, Injection injection) {
   auto it = mappings_.find(va);
   if (it == mappings_.end()) return Code::kInvalidArgs;

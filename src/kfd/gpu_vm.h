@@ -53,6 +53,10 @@ class GpuVm {
   Result<FenceRef> Map(const BufferObject* bo, uint64_t va, uint64_t size,
                        const std::vector<MapSegment>& segments,
                        Injection injection = Injection::kArmed);
+  // What Map would check and allocate, changing nothing (atomic map's TEST_ONLY): CheckRange, then a
+  // trial allocation of the page tables the segments need, given back at once. kInvalidArgs as
+  // CheckRange; kNoMemory if the tables cannot be allocated now. Submits no job.
+  Status TrialMap(uint64_t va, uint64_t size, const std::vector<MapSegment>& segments);
   // Unmaps the mapping that starts at `va`. kInvalidArgs if there is none.
   Result<FenceRef> Unmap(uint64_t va, Injection injection = Injection::kArmed);
 

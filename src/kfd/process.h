@@ -113,12 +113,44 @@ class Process {
   Result<ProcessDevice*> BindLocked(uint32_t gpu_id) REQUIRES(mu_);
   // The BO of a handle, or null.
   BufferObject* FindBoLocked(uint64_t handle) REQUIRES(mu_);
+  // MAP's and UNMAP's prologue: the BO of `handle`. kInvalidArgs if the handle's GPU is unknown;
+  // MAP only: binding errors (kNoDevice) for that GPU; kNoMemory (sic) if the handle is unknown.
+  Result<BufferObject*> MapTargetLocked(uint64_t handle) REQUIRES(mu_);
+  Result<BufferObject*> UnmapTargetLocked(uint64_t handle) REQUIRES(mu_);
+  // MAP's and UNMAP's loop over the GPU list, from *n_success on, advancing it after each GPU:
+  // unknown gpu kInvalidArgs, (MAP) binding errors, then the per-GPU step below.
+  Status MapGpusLocked(BufferObject* bo, std::span<const uint32_t> gpu_ids, uint32_t* n_success)
+      REQUIRES(mu_);
+  Status UnmapGpusLocked(BufferObject* bo, std::span<const uint32_t> gpu_ids, uint32_t* n_success)
+      REQUIRES(mu_);
   // One GPU's step of MAP (already mapped: no-op) and of UNMAP (not mapped: kInvalidArgs), with the
   // kernel's checks and fault points; the update's fence is stored in bo->last_update[gpu].
+  // MapOnGpuLocked is CheckMapAccessLocked followed by DispatchMapLocked. Injection::kOff: the
+  // driver's own mappings and teardown, which pass no fault point.
   Status MapOnGpuLocked(BufferObject* bo, ProcessDevice* pdd,
                         Injection injection = Injection::kArmed) REQUIRES(mu_);
   Status UnmapOnGpuLocked(BufferObject* bo, ProcessDevice* pdd,
                           Injection injection = Injection::kArmed) REQUIRES(mu_);
+  // The checks of one GPU's MAP step that change nothing, in the kernel's order (kfd_mem_attach,
+  // made once per (BO, VM): an attached BO passes): VA 0, peer VRAM, doorbell or MMIO without an
+  // XGMI hive or PCIe peer access (both kInvalidArgs), then the map.peer_access fault point. The BO
+  // must not be mapped there.
+  Status CheckMapAccessLocked(const BufferObject& bo, const ProcessDevice& pdd,
+                              Injection injection = Injection::kArmed) REQUIRES(mu_);
+  // The rest of the MAP step: the attachment, then the page-table update (VA conflict kInvalidArgs,
+  // the map.page_tables and dma.submit fault points, page tables kNoMemory), whose fence becomes
+  // last_update.
+  Status DispatchMapLocked(BufferObject* bo, ProcessDevice* pdd,
+                           Injection injection = Injection::kArmed) REQUIRES(mu_);
+  // What DispatchMapLocked checks and allocates, changing nothing and submitting no job: VA range and
+  // conflicts (kInvalidArgs), page-table memory by a trial allocation given back (kNoMemory). No
+  // fault point. The GPU must be bound and the BO not mapped there.
+  Status TrialMapLocked(const BufferObject& bo, ProcessDevice* pdd) REQUIRES(mu_);
+  // Unwinding: unmaps a mapping the caller made on `pdd` — no fault point, cannot fail — and returns
+  // the update's fence (also stored in last_update).
+  FenceRef RevertMapLocked(BufferObject* bo, ProcessDevice* pdd) REQUIRES(mu_);
+  // MAP's (lightweight) and UNMAP's (heavyweight) TLB flush bookkeeping for the listed GPUs.
+  void FlushTlbsLocked(std::span<const uint32_t> gpu_ids, bool heavyweight) REQUIRES(mu_);
   // Page-table updates of `bo` not yet signalled.
   std::vector<FenceRef> PendingFencesLocked(const BufferObject& bo) REQUIRES(mu_);
 

@@ -183,6 +183,22 @@ void InstallLogger(uapi::KfdDevice* device) {
   });
 }
 
+// Fence fds the device creates (extension ioctls) join the fd table, so ioctls on them reach the
+// device; close() forgets them as it forgets every device fd.
+class SlotFdObserver : public uapi::FdObserver {
+ public:
+  explicit SlotFdObserver(DeviceSlot* slot) : slot_(slot) {}
+  bool FdCreated(int fd) override {
+    if (fd < 0 || fd >= kMaxFds) return false;  // beyond the table: could not be routed
+    SetFdOwner(fd, slot_);
+    return true;
+  }
+  void FdWithdrawn(int fd) override { SetFdOwner(fd, nullptr); }
+
+ private:
+  DeviceSlot* const slot_;
+};
+
 // A snapshot of the page tables of the calling process on one GPU, as a memfd positioned at 0.
 int OpenDebugVm(uint32_t gpu_id, int flags) {
   std::string text;
@@ -299,7 +315,9 @@ DeviceSlot* DeviceForCaller() {
     return nullptr;
   }
   InstallLogger(device.get());
-  g_device = new DeviceSlot{device.release(), CurrentPid()};
+  auto* slot = new DeviceSlot{device.release(), CurrentPid()};
+  slot->device->set_fd_observer(new SlotFdObserver(slot));  // lives as long as the slot: forever
+  g_device = slot;
   return g_device;
 }
 

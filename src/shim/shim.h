@@ -14,7 +14,8 @@
 //
 // Fd table. A lock-free array from fd number to the device slot that owns it (fds below kMaxFds; larger
 // fds are never handed out as device fds — the open fails with EMFILE). Updated by open, close and the
-// dup family; read on every ioctl and mmap.
+// dup family, and by the device itself for the fence fds its extension ioctls create (it reports them
+// to an FdObserver that the slot installs); read on every ioctl and mmap.
 #pragma once
 
 #include <cstdint>

@@ -22,6 +22,8 @@ int ErrnoFor(Code code) {
     case Code::kIo: return EIO;
     case Code::kNoSpace: return ENOSPC;
     case Code::kAgain: return EAGAIN;
+    case Code::kNotFound: return ENOENT;
+    case Code::kTooManyFiles: return EMFILE;
   }
   return EINVAL;
 }

@@ -22,7 +22,10 @@ struct OpenFile;
 struct IoctlContext {
   KfdDevice* device;
   OpenFile* file;
-  kfd::Process* process;
+  kfd::Process* process;  // null on a fence fd
+  // A handler that returns a new fd (KfdDevice::InstallFenceFile, its last step) names it here; the
+  // dispatcher withdraws it if the struct cannot be copied out.
+  int new_fd = -1;
 };
 
 using IoctlHandler = Code (*)(IoctlContext& ctx, void* args);
@@ -37,6 +40,10 @@ struct IoctlDesc {
 
 // The entry for command number `nr`, or nullptr outside the table.
 const IoctlDesc* FindIoctl(unsigned nr);
+// vkfd's extension commands (include/vkfd/vkfd_ioctl.h, ext_ioctls.cc), matched on the whole command:
+// those served on the /dev/kfd fd, and those served on a fence fd. nullptr if `cmd` is none of them.
+const IoctlDesc* FindExtIoctl(unsigned long cmd);
+const IoctlDesc* FindFenceFileIoctl(unsigned long cmd);
 // The name of a command for logs ("MAP_MEMORY_TO_GPU", "0x82").
 std::string IoctlName(unsigned long cmd);
 

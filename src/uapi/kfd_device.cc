@@ -65,9 +65,39 @@ KfdDevice::~KfdDevice() {
 int KfdDevice::Register(int fd, std::shared_ptr<OpenFile> file) {
   std::unique_lock lock(mu_);
   file->file_id = next_file_id_++;
-  if (fd < kFastFds) g_fast[fd].store(file.get(), std::memory_order_release);
+  // Fence records are freed when their fd is closed, so they never enter the lock-free array (whose
+  // records must outlive every racing lookup); their lookups take the table lock.
+  OpenFile* fast = file->kind == OpenFile::Kind::kFence ? nullptr : file.get();
+  if (fd < kFastFds) g_fast[fd].store(fast, std::memory_order_release);
   files_[fd] = std::move(file);
   return fd;
+}
+
+Status KfdDevice::InstallFenceFile(int fd, std::shared_ptr<kfd::FenceFile> fence) {
+  auto file = std::make_shared<OpenFile>();
+  file->kind = OpenFile::Kind::kFence;
+  file->opener_pid = CurrentPid();
+  file->fence = std::move(fence);
+  Register(fd, std::move(file));
+  FdObserver* observer = fd_observer_.load(std::memory_order_acquire);
+  if (observer != nullptr && !observer->FdCreated(fd)) {
+    ForgetFd(fd);
+    close(fd);
+    return Status(Code::kTooManyFiles);
+  }
+  return Status::Ok();
+}
+
+void KfdDevice::WithdrawFd(int fd) {
+  if (FdObserver* observer = fd_observer_.load(std::memory_order_acquire)) observer->FdWithdrawn(fd);
+  ForgetFd(fd);
+  close(fd);
+}
+
+std::shared_ptr<kfd::FenceFile> KfdDevice::LookupFenceFile(int fd) const {
+  std::shared_ptr<OpenFile> file = Lookup(fd);
+  if (!file || file->kind != OpenFile::Kind::kFence) return nullptr;
+  return file->fence;
 }
 
 int KfdDevice::GpuIndexForMinor(int minor) const {
@@ -117,12 +147,17 @@ int KfdDevice::OpenRender(int minor, int flags) {
 }
 
 void KfdDevice::ForgetFd(int fd) {
+  std::shared_ptr<OpenFile> dropped;  // released after the lock: a fence file's last reference
   std::unique_lock lock(mu_);
   if (fd >= 0 && fd < kFastFds) g_fast[fd].store(nullptr, std::memory_order_release);
   auto it = files_.find(fd);
   if (it == files_.end()) return;
-  // Keep the record alive while the device lives (see g_fast): a racing lookup may still hold it.
-  closed_.push_back(std::move(it->second));
+  if (it->second->kind == OpenFile::Kind::kFence) {
+    dropped = std::move(it->second);  // never in g_fast: lookups hold their own reference
+  } else {
+    // Keep the record alive while the device lives (see g_fast): a racing lookup may still hold it.
+    closed_.push_back(std::move(it->second));
+  }
   files_.erase(it);
 }
 
@@ -131,7 +166,8 @@ void KfdDevice::DupFd(int oldfd, int newfd) {
   auto it = files_.find(oldfd);
   if (it == files_.end()) return;
   auto file = it->second;
-  if (newfd < kFastFds) g_fast[newfd].store(file.get(), std::memory_order_release);
+  OpenFile* fast = file->kind == OpenFile::Kind::kFence ? nullptr : file.get();
+  if (newfd < kFastFds) g_fast[newfd].store(fast, std::memory_order_release);
   files_[newfd] = std::move(file);
 }
 
@@ -163,16 +199,22 @@ int KfdDevice::Ioctl(int fd, unsigned long cmd, void* arg) {
   int result = 0;
   std::string described;
   const unsigned nr = _IOC_NR(cmd);
-  const IoctlDesc* desc = FindIoctl(nr);
+  const bool fence_file = file->kind == OpenFile::Kind::kFence;
+  // Extension commands match as a whole (type 'V', number, size, direction); anything else on
+  // /dev/kfd is KFD's, whose dispatch looks at the number only. A fence fd knows only its own two.
+  const IoctlDesc* desc = fence_file ? FindFenceFileIoctl(cmd) : FindExtIoctl(cmd);
+  if (desc == nullptr && !fence_file) desc = FindIoctl(nr);
   alignas(16) unsigned char stack_data[128];
   std::vector<unsigned char> heap_data;
   unsigned char* kdata = stack_data;
-  if (desc == nullptr) {
+  if (desc == nullptr && fence_file) {
+    result = -ENOTTY;  // sync_file_ioctl's default
+  } else if (desc == nullptr) {
     // 6.1's kfd_ioctl: a number outside [AMDKFD_COMMAND_START, AMDKFD_COMMAND_END) keeps the initial
     // retcode -EINVAL, before the opener check. That includes ROCm 5.2's private 0x80-0x84 (DBG_TRAP,
     // IPC, cross-memory copy), which the thunk reads as "not supported". (Later kernels say -ENOTTY.)
     result = -EINVAL;
-  } else if (file->opener_pid != CurrentPid()) {
+  } else if (!fence_file && file->opener_pid != CurrentPid()) {
     result = -EBADF;
   } else if (desc->handler == nullptr) {
     result = -EINVAL;
@@ -196,6 +238,8 @@ int KfdDevice::Ioctl(int fd, unsigned long cmd, void* arg) {
       IoctlContext ctx{this, file, file->process.get()};
       code = desc->handler(ctx, kdata);
       if ((dir & _IOC_READ) && !CopyToUser(user, kdata, usize).ok()) code = Code::kFault;
+      // An fd the client never learnt of (the copy-out failed) must not stay open: put_unused_fd.
+      if (ctx.new_fd >= 0 && code != Code::kOk) WithdrawFd(ctx.new_fd);
     }
     if (observed && desc->describe != nullptr) desc->describe(kdata, &described);
     result = code == Code::kOk ? 0 : -ErrnoFor(code);

@@ -59,6 +59,31 @@ TEST(DmaEngineTest, TimingModelDelaysCompletionAndKeepsOrder) {
   EXPECT_EQ(0u, engine.stats().inline_jobs);
 }
 
+TEST(DmaEngineTest, JobCostIsEngineTimeSoQueuedJobsWaitForEachOther) {
+  DmaEngine engine("t", DmaTiming{0, 0, 3'000'000});  // 3 ms of engine time per job, no latency
+  std::mutex mu;
+  std::vector<Clock::time_point> done_at;
+  const auto start = Clock::now();
+  for (int i = 0; i < 3; ++i) {
+    engine.Submit(PteJob{}, [&](Code) {
+      std::lock_guard<std::mutex> lock(mu);
+      done_at.push_back(Clock::now());
+    });
+  }
+  for (int i = 0; i < 5000; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (done_at.size() == 3) break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(3u, done_at.size());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_GE(done_at[i] - start, std::chrono::milliseconds(3 * (i + 1))) << "job " << i;
+  }
+}
+
 TEST(DmaEngineTest, JobsAfterATimedJobStillCompleteInOrderWhenTimingIsTurnedOff) {
   DmaEngine engine("t", DmaTiming{3'000'000, 0});
   std::vector<int> order;

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "hw/node.h"
 #include "hw/page_walker.h"
 #include "hw/pte.h"
@@ -190,6 +192,45 @@ TEST(PageTableMemoryTest, OutOfTableMemoryFailsWithoutATrace) {
   }
   EXPECT_GT(mapped, 200);
   EXPECT_EQ(512u, pool.pages_in_use());
+}
+
+TEST(PageTableTrialTest, TryAllocateTablesGivesEverythingBackAndSeesExhaustion) {
+  auto memory = GpuMemory::Create("pt-trial", 4 * kMiB, 0);
+  ASSERT_TRUE(memory.ok());
+  PageTablePool pool(memory.value().get(), 0);
+  auto hog = memory.value()->AllocVram(2 * kMiB, 2 * kMiB);  // one 2 MiB chunk left for tables
+  ASSERT_TRUE(hog.ok());
+  auto created = PageTable::Create(&pool);
+  ASSERT_TRUE(created.ok());
+  PageTable& table = *created.value();
+  // Two ranges (an AQL-style double mapping and a far one): fits, and nothing stays allocated.
+  const PlannedRange some[] = {{0x7000, 0x2000, 0x1000}, {0x9000, 0x2000, 0x1000}, {1ull << 40, 4096, 0}};
+  EXPECT_TRUE(table.TryAllocateTables(some).ok());
+  EXPECT_EQ(1u, pool.pages_in_use());
+  EXPECT_EQ(1u, table.table_pages());
+  // Mapping them for real afterwards works as if the trial had never happened.
+  PteJob job;
+  job.pool = &pool;
+  ASSERT_TRUE(table.PlanMap(0x7000, 0x2000, 0x1000, kFlags, &job).ok());
+  job.Execute();
+  const uint64_t in_use = pool.pages_in_use();
+  // 300 ranges 1 GiB apart need ~600 tables; 511 - 3 are left: the trial fails and gives back the
+  // tables it took before failing.
+  std::vector<PlannedRange> many;
+  for (uint64_t i = 1; i <= 300; ++i) many.push_back(PlannedRange{i << 30, 4096, 0x1000});
+  EXPECT_EQ(Code::kNoMemory, table.TryAllocateTables(many).code());
+  EXPECT_EQ(in_use, pool.pages_in_use());
+  // Ranges that fit still pass, and PlanMap agrees with the trial on both.
+  many.resize(100);
+  EXPECT_TRUE(table.TryAllocateTables(many).ok());
+  EXPECT_EQ(in_use, pool.pages_in_use());
+  for (const PlannedRange& r : many) {
+    PteJob map;
+    map.pool = &pool;
+    ASSERT_TRUE(table.PlanMap(r.va, r.size, r.pa, kFlags, &map).ok());
+    map.Execute();
+  }
+  EXPECT_EQ(in_use + 200, pool.pages_in_use());
 }
 
 }  // namespace

@@ -22,11 +22,19 @@ class Backend {
   virtual std::string DumpVm(uint32_t gpu_id) = 0;
   // Invariant 1 (page tables == BOs marked mapped); empty when it holds or cannot be checked.
   virtual std::string CheckInvariant() { return {}; }
-  // Makes every page-table job on every GPU take at least `ns` (0: off). False if unsupported.
+  // Makes every page-table job on every GPU take at least `ns` (0: off). False if unsupported — a
+  // backend whose latency is fixed by its topology accepts exactly that value.
   virtual bool SetDmaLatency(uint64_t ns) { return false; }
   // Ends the calling process's KFD process, as the exit of its address space would (teardown: every
   // BO unmapped and freed, VMs released). False if the backend cannot (a real /dev/kfd).
   virtual bool EndProcess() { return false; }
+  // dup(2) of a device fd, as the program would do it.
+  virtual int Dup(int fd) = 0;
+  // Arms vkfd's fault injector with `spec` (base/fault_injector.h); false if the backend cannot.
+  virtual bool InjectFaults(const std::string& spec) { return false; }
+  virtual void ClearFaults() {}
+  // Page-table pages held in GPU `gpu`'s memory, or -1 if the backend cannot tell.
+  virtual int64_t PageTablePages(size_t gpu) { return -1; }
   // Whether GPU i may map GPU j's VRAM.
   virtual bool PeerAccessible(size_t i, size_t j) = 0;
 };

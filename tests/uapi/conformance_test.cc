@@ -671,7 +671,7 @@ TEST_F(SignalTest, WithoutSaRestartTheWaitReturnsEintrAndTheRetryOnlyWaits) {
 }
 
 TEST_F(SignalTest, WithSaRestartTheCallerNeverSeesTheSignal) {
-  if (!backend_->SetDmaLatency(20'000'000)) GTEST_SKIP() << "backend has no timing model";
+  if (!backend_->SetDmaLatency(50'000'000)) GTEST_SKIP() << "backend has no timing model";
   InstallHandler(/*restart=*/true);
   const uint64_t h = Alloc(0, kVa, 2 * kMiB);
   std::vector<uint32_t> ids = AllIds();

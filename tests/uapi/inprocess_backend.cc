@@ -1,10 +1,12 @@
 // Backend for the conformance tests that calls uapi::KfdDevice directly (no LD_PRELOAD).
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 
+#include "base/fault_injector.h"
 #include "kfd/process.h"
 #include "uapi/kfd_device.h"
 #include "uapi/backend.h"
@@ -17,10 +19,29 @@ class InProcessBackend : public Backend {
   explicit InProcessBackend(std::unique_ptr<uapi::KfdDevice> device) : device_(std::move(device)) {}
   int OpenKfd() override { return device_->OpenKfd(O_RDWR | O_CLOEXEC); }
   int OpenRender(int minor) override { return device_->OpenRender(minor, O_RDWR | O_CLOEXEC); }
-  int Ioctl(int fd, unsigned long cmd, void* arg) override { return device_->Ioctl(fd, cmd, arg); }
+  // As the interposer routes: the device's fds to the device, every other fd to the host kernel.
+  int Ioctl(int fd, unsigned long cmd, void* arg) override {
+    if (!device_->IsOurs(fd)) return ioctl(fd, cmd, arg);
+    return device_->Ioctl(fd, cmd, arg);
+  }
   void Close(int fd) override {
     device_->ForgetFd(fd);
     close(fd);
+  }
+  int Dup(int fd) override {
+    const int copy = dup(fd);
+    if (copy >= 0) device_->DupFd(fd, copy);
+    return copy;
+  }
+  bool InjectFaults(const std::string& spec) override {
+    std::string error;
+    const bool ok = FaultInjector::Global().Configure(spec, 1, &error);
+    if (!ok) fprintf(stderr, "%s\n", error.c_str());
+    return ok;
+  }
+  void ClearFaults() override { FaultInjector::Global().Reset(); }
+  int64_t PageTablePages(size_t gpu) override {
+    return static_cast<int64_t>(device_->driver().node().gpu(gpu).page_tables->pages_in_use());
   }
   std::vector<uint32_t> GpuIds() override {
     std::vector<uint32_t> ids;
@@ -46,7 +67,9 @@ class InProcessBackend : public Backend {
   }
   bool SetDmaLatency(uint64_t ns) override {
     for (size_t i = 0; i < device_->driver().gpu_count(); ++i) {
-      device_->driver().node().gpu(i).dma->set_timing(hw::DmaTiming{ns, 0});
+      // Engine time, not latency: jobs queue behind each other, each taking `ns` (the tests count on
+      // fences staying pending while earlier jobs run).
+      device_->driver().node().gpu(i).dma->set_timing(hw::DmaTiming{0, 0, ns});
     }
     return true;
   }

@@ -77,6 +77,19 @@ class PreloadBackend : public Backend {
   }
   int Ioctl(int fd, unsigned long cmd, void* arg) override { return ioctl(fd, cmd, arg); }
   void Close(int fd) override { close(fd); }
+  int Dup(int fd) override { return dup(fd); }
+  // The program cannot change the emulated engines' timing: it is the run's, from `vkfd run
+  // --dma-latency D` or a topology's [dma] job_latency that the test runner names in
+  // VKFD_TEST_DMA_LATENCY_NS. Only that value can be "set" (0 when neither is given).
+  bool SetDmaLatency(uint64_t ns) override {
+    uint64_t actual = 0;
+    if (const char* fixed = getenv("VKFD_TEST_DMA_LATENCY_NS"); fixed != nullptr) {
+      actual = strtoull(fixed, nullptr, 10);
+    } else if (const char* latency = getenv("VKFD_DMA_LATENCY"); latency != nullptr) {
+      actual = ParseNs(latency);
+    }
+    return ns == actual;
+  }
   std::vector<uint32_t> GpuIds() override {
     std::vector<uint32_t> ids;
     for (const auto& g : gpus_) ids.push_back(g.gpu_id);
@@ -92,13 +105,6 @@ class PreloadBackend : public Backend {
     std::stringstream text;
     text << in.rdbuf();
     return text.str();
-  }
-  // The program cannot change the emulated engines' timing; `vkfd run --dma-latency D` sets it for
-  // the whole run. So a request is met when D is at least what the test asks for (0: any).
-  bool SetDmaLatency(uint64_t ns) override {
-    if (ns == 0) return true;
-    const char* latency = getenv("VKFD_DMA_LATENCY");
-    return latency != nullptr && ParseNs(latency) >= ns;
   }
   bool PeerAccessible(size_t i, size_t j) override {
     if (i == j) return true;

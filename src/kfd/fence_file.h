@@ -1,0 +1,87 @@
+// FenceFile: the object behind a fence fd (vkfd extension, docs/extensions.md) — a fixed set of
+// fences, in the mould of sync_file, plus an eventfd that becomes readable (POLLIN) once all of them
+// have signalled, so that poll()/epoll work on the fd with no interception.
+//
+// Life cycle: Create() makes the eventfd and returns it to the caller, who hands it to the client (and
+// registers it in the device's file table); the FenceFile writes to its own duplicate of that fd, and
+// closes the duplicate as soon as it has written, so a client's close() never races with the write.
+// When every fence has signalled already, the eventfd is created readable and no duplicate exists.
+// The fences' callbacks hold the FenceFile alive until they have run. The fence set never changes;
+// MERGE makes a new FenceFile. Thread-safe: the pending count is atomic, fences have their own locks,
+// mu_ guards only the list of waiters.
+//
+// Signalling path (a fence callback, on the DMA engine's thread or inline under Process::mu_): an
+// atomic decrement; the last one writes the eventfd, closes the duplicate and wakes the registered
+// waiters under mu_ (a leaf). It allocates nothing and calls no interposed libc function (raw system
+// calls: this code also runs inside the LD_PRELOAD interposer, whose wrappers must not see the
+// driver's private fds).
+//
+// WaitFenceFiles() is the multi-fence wait of FENCE_WAIT: all or any, absolute CLOCK_MONOTONIC
+// deadline, blocking in read() on the thread's timerfd armed with that deadline (kfd/wait_timer.h).
+// read() on a timerfd is restarted by the host kernel after an SA_RESTART handler and fails with
+// EINTR otherwise, so the restart rule is the kernel's own; as the timer is absolute, a restarted wait
+// never outlives the deadline. The last fence of a file wakes its waiters by making their timers expire
+// at once. Never call it holding a kfd lock.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "base/status.h"
+#include "base/thread_annotations.h"
+#include "kfd/fence.h"
+
+namespace vkfd::kfd {
+
+// A deadline that never passes (VKFD_DEADLINE_NONE).
+inline constexpr int64_t kNoDeadline = INT64_MAX;
+
+class FenceFile : public std::enable_shared_from_this<FenceFile> {
+ public:
+  // Null fences are dropped and duplicates merged. kTooManyFiles if the process has no fd number
+  // left (the kernel's -EMFILE), kNoMemory if the host refuses an fd otherwise. *client_fd receives
+  // the fd to give out (close-on-exec, non-blocking); its ownership passes to the caller.
+  static Result<std::shared_ptr<FenceFile>> Create(std::vector<FenceRef> fences, int* client_fd);
+  ~FenceFile();
+  FenceFile(const FenceFile&) = delete;
+  FenceFile& operator=(const FenceFile&) = delete;
+
+  const std::vector<FenceRef>& fences() const { return fences_; }
+  bool signaled() const { return pending_.load(std::memory_order_acquire) == 0; }
+  // 1 signalled without error, 0 pending, -1 once all have signalled and one carries an error;
+  // `error` receives the first such error in fence order (kOk otherwise).
+  int status(Code* error) const;
+  // Latest signalling time (CLOCK_MONOTONIC ns) once all have signalled, else 0.
+  int64_t timestamp_ns() const;
+
+ private:
+  friend Status WaitFenceFiles(std::span<const std::shared_ptr<FenceFile>> files, bool all,
+                               int64_t deadline_ns, uint32_t* first_signaled);
+  struct Waiter {
+    int wake_fd = -1;  // the waiting thread's timerfd
+  };
+
+  explicit FenceFile(std::vector<FenceRef> fences) : fences_(std::move(fences)) {}
+  void Arm();
+  void OneSignaled();
+  void AddWaiter(Waiter* waiter) EXCLUDES(mu_);
+  void RemoveWaiter(Waiter* waiter) EXCLUDES(mu_);
+
+  const std::vector<FenceRef> fences_;
+  std::atomic<size_t> pending_{0};
+  std::atomic<int> notify_fd_{-1};  // our duplicate of the client's eventfd, until written
+  Mutex mu_;
+  std::vector<Waiter*> waiters_ GUARDED_BY(mu_);
+};
+
+// Waits for the fence files: all of them (`all`), or any one. kOk with *first_signaled the lowest
+// index of a signalled file; kTimedOut once `deadline_ns` (CLOCK_MONOTONIC; kNoDeadline: none) has
+// passed — a deadline in the past only polls; kInterrupted when a handler without SA_RESTART ran;
+// kNoMemory if the thread has no timer.
+Status WaitFenceFiles(std::span<const std::shared_ptr<FenceFile>> files, bool all,
+                      int64_t deadline_ns, uint32_t* first_signaled);
+
+}  // namespace vkfd::kfd
