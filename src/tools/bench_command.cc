@@ -68,16 +68,19 @@ std::optional<std::string> FindBenchBinary(const std::string& self) {
 
 // Runs `vkfd run --topology TOPO -- BENCH ARGS...` and waits; true on exit status 0.
 bool RunUnderVkfd(const std::string& self, const std::string& topology, const std::string& bench,
-                  const std::vector<std::string>& bench_args, bool quick) {
+                  const std::vector<std::string>& bench_args, bool quick, const std::string& log) {
   std::vector<std::string> args = {self, "run", "--topology", topology, "--", bench};
   args.insert(args.end(), bench_args.begin(), bench_args.end());
   const pid_t pid = fork();
   if (pid < 0) return false;
   if (pid == 0) {
     if (quick) setenv("VKFD_BENCH_QUICK", "1", 1);
-    // The benchmark's own console output is not the table: keep it out of the way.
-    const int null_fd = open("/dev/null", O_WRONLY);
-    if (null_fd >= 0) dup2(null_fd, 1);
+    // The benchmark's own console output is not the table: it goes to a log, shown on failure.
+    const int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (log_fd >= 0) {
+      dup2(log_fd, 1);
+      dup2(log_fd, 2);
+    }
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -235,8 +238,13 @@ int BenchCommand(int argc, char** argv) {
                         << timings[t] << "[[gpu]]\nmodel = \"mi210\"\ncount = 8\n";
     std::vector<std::string> args = common;
     args.push_back("--benchmark_out=" + out);
+    const std::string log = dir + (t == 0 ? "/off.log" : "/on.log");
     fprintf(stderr, "vkfd bench: timing model %s ...\n", t == 0 ? "off" : "on");
-    if (!RunUnderVkfd(self, topo, *bench, args, quick)) {
+    if (!RunUnderVkfd(self, topo, *bench, args, quick, log)) {
+      std::ifstream in(log);
+      std::stringstream text;
+      text << in.rdbuf();
+      fputs(text.str().c_str(), stderr);
       return UsageError(("bench: the benchmark failed (its files are in " + dir + ")").c_str());
     }
     std::string error;
@@ -254,7 +262,8 @@ int BenchCommand(int argc, char** argv) {
     std::ofstream(*json_out) << combined.dump(1) << "\n";
     fprintf(stderr, "vkfd bench: wrote %s\n", json_out->c_str());
   }
-  for (const char* name : {"/off.toml", "/on.toml", "/off.json", "/on.json"}) {
+  for (const char* name :
+       {"/off.toml", "/on.toml", "/off.json", "/on.json", "/off.log", "/on.log"}) {
     unlink((dir + name).c_str());
   }
   rmdir(dir.c_str());
