@@ -1,25 +1,29 @@
 #include "hw/dma_engine.h"
 
-#include <sys/prctl.h>
-
 #include <algorithm>
-#include <tuple>
 #include <utility>
 
 namespace vkfd::hw {
 
 using Clock = std::chrono::steady_clock;
 
-DmaEngine::DmaEngine(std::string name, DmaTiming timing) : name_(std::move(name)), timing_(timing) {}
+DmaEngine::DmaEngine(std::string name, DmaTiming timing, DmaScheduler* scheduler)
+    : name_(std::move(name)),
+      timing_(timing),
+      own_scheduler_(scheduler == nullptr ? std::make_unique<DmaScheduler>() : nullptr),
+      scheduler_(scheduler != nullptr ? scheduler : own_scheduler_.get()) {
+  scheduler_->Register(this);
+}
 
 DmaEngine::~DmaEngine() {
+  // Queued jobs still run and complete, in order; then the scheduler forgets us.
   {
-    MutexLock lock(&mu_);
-    stopping_ = true;
+    std::unique_lock<std::mutex> lock(mu_.native());
+    cv_.wait(lock, [this]() NO_THREAD_SAFETY_ANALYSIS {
+      return queue_.empty() && retiring_.empty() && !busy_;
+    });
   }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
-  // Without a thread nothing can be queued: Submit starts it whenever it queues.
+  scheduler_->Unregister(this);
 }
 
 void DmaEngine::set_timing(DmaTiming timing) {
@@ -64,77 +68,64 @@ void DmaEngine::Submit(PteJob job, Completion done) {
       injected = TakeInjectedError();
     } else {
       queue_.push_back(std::move(pending));
-      if (!thread_.joinable()) thread_ = std::thread([this] { ThreadMain(); });
     }
   }
   if (!run_inline) {
-    cv_.notify_all();
+    scheduler_->Kick();
     return;
   }
   pending.job.Execute();
   pending.done(injected);
+  bool queued;
   {
     MutexLock lock(&mu_);
     busy_ = false;
-    last_completion_ = Clock::now();
+    queued = !queue_.empty();
   }
   cv_.notify_all();
+  if (queued) scheduler_->Kick();  // jobs queued behind the inline one wait for the service thread
 }
 
-// The analysis cannot follow the condition variable's std::unique_lock on the native mutex: every
-// field below is read and written with mu_ held, except where the lock is explicitly released around
-// a job's writes and a completion callback.
-void DmaEngine::ThreadMain() NO_THREAD_SAFETY_ANALYSIS {
-  // The timing model sleeps until exact completion times; the default 50 us timer slack would add
-  // up to that much to every job.
-  prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
-  std::unique_lock<std::mutex> lock(mu_.native());
+Clock::time_point DmaEngine::Service() {
+  MutexLock lock(&mu_);
   for (;;) {
     const Clock::time_point now = Clock::now();
-    // 1. Report the oldest completion once it is due.
+    // 1. Report the oldest completion once it is due (callbacks run without the lock).
     if (!retiring_.empty() && retiring_.front().finish <= now) {
       Retiring r = std::move(retiring_.front());
       retiring_.pop_front();
-      lock.unlock();
+      mu_.Unlock();
       r.done(r.error);
-      lock.lock();
-      last_completion_ = Clock::now();
-      cv_.notify_all();
+      mu_.Lock();
       continue;
     }
-    // 2. Start the next job once the engine has finished the previous one's writes.
-    Clock::time_point next_start = Clock::time_point::max();
-    if (!queue_.empty() && !busy_) {
-      next_start = std::max(queue_.front().submitted, engine_free_);
-      if (next_start <= now) {
-        Pending p = std::move(queue_.front());
-        queue_.pop_front();
-        busy_ = true;
-        const DmaTiming t = timing_;
-        const Code injected = TakeInjectedError();
-        const auto occupancy =
-            std::chrono::nanoseconds(t.job_cost_ns + t.pte_cost_ns * p.job.entry_count());
-        engine_free_ = now + occupancy;
-        const Clock::time_point finish = engine_free_ + std::chrono::nanoseconds(t.job_latency_ns);
-        lock.unlock();
-        p.job.Execute();
-        lock.lock();
-        busy_ = false;
-        retiring_.push_back(Retiring{std::move(p.done), injected, finish});
-        continue;
-      }
+    // 2. Start the next job once the engine has finished the previous one.
+    if (!queue_.empty() && !busy_ && std::max(queue_.front().submitted, engine_free_) <= now) {
+      Pending p = std::move(queue_.front());
+      queue_.pop_front();
+      busy_ = true;
+      const DmaTiming t = timing_;
+      const Code injected = TakeInjectedError();
+      engine_free_ =
+          now + std::chrono::nanoseconds(t.job_cost_ns + t.pte_cost_ns * p.job.entry_count());
+      const Clock::time_point finish = engine_free_ + std::chrono::nanoseconds(t.job_latency_ns);
+      mu_.Unlock();
+      p.job.Execute();
+      mu_.Lock();
+      busy_ = false;
+      retiring_.push_back(Retiring{std::move(p.done), injected, finish});
+      continue;
     }
-    // 3. Nothing is due: sleep until the next completion or start, or until something changes. A
-    // stop request does not cut waits short: queued jobs still run and complete, in order.
-    if (stopping_ && queue_.empty() && retiring_.empty() && !busy_) return;
-    Clock::time_point wake = next_start;
-    if (!retiring_.empty()) wake = std::min(wake, retiring_.front().finish);
-    if (wake == Clock::time_point::max()) {
-      cv_.wait(lock);
-    } else {
-      cv_.wait_until(lock, wake);
-    }
+    break;
   }
+  cv_.notify_all();  // a draining destructor may be waiting
+  // Next: the oldest completion, or the next start. While an inline job runs (busy_), its end kicks.
+  Clock::time_point wake = Clock::time_point::max();
+  if (!retiring_.empty()) wake = retiring_.front().finish;
+  if (!queue_.empty() && !busy_) {
+    wake = std::min(wake, std::max(queue_.front().submitted, engine_free_));
+  }
+  return wake;
 }
 
 }  // namespace vkfd::hw

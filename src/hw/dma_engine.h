@@ -1,7 +1,9 @@
 // DmaEngine: one GPU's SDMA engine as far as memory management uses it — it executes page-table
 // updates (PteJobs) in submission order and reports each job's completion exactly once.
 //
-// Jobs run on the engine's own thread. Two refinements keep that cheap and realistic:
+// Queued jobs run on the node's DMA service thread (dma_scheduler.h), which serves every engine of
+// the node; an engine constructed without a scheduler has one of its own. Two refinements keep that
+// cheap and realistic:
 //  * Idle fast path: with no timing model, when nothing is queued, running or retiring, Submit runs
 //    the job in the caller's thread — the ordering guarantee is the same and no thread hand-off is
 //    paid.
@@ -16,8 +18,9 @@
 // after the job's writes are visible, with Code::kOk or the error an injected fault set. A completion
 // callback must not block or submit to the same engine.
 //
-// Life cycle: the thread starts with the first queued job; the destructor runs what is queued, then
-// joins. Lock order: the engine's mutex is a leaf (callbacks run without it).
+// Life cycle: registered with its scheduler from construction; the destructor waits until what is
+// queued has run and completed, then unregisters. Lock order: DmaScheduler's engines lock → the
+// engine's mutex; completion callbacks run without the engine's mutex.
 #pragma once
 
 #include <chrono>
@@ -26,10 +29,11 @@
 #include <deque>
 #include <functional>
 #include <string>
-#include <thread>
+#include <memory>
 
 #include "base/status.h"
 #include "base/thread_annotations.h"
+#include "hw/dma_scheduler.h"
 #include "hw/pte_job.h"
 #include "hw/topology.h"
 
@@ -39,7 +43,8 @@ class DmaEngine {
  public:
   using Completion = std::function<void(Code)>;
 
-  DmaEngine(std::string name, DmaTiming timing);
+  // `scheduler` serves the queued jobs; null: the engine makes its own (tests, single engines).
+  DmaEngine(std::string name, DmaTiming timing, DmaScheduler* scheduler = nullptr);
   ~DmaEngine();
   DmaEngine(const DmaEngine&) = delete;
   DmaEngine& operator=(const DmaEngine&) = delete;
@@ -73,7 +78,10 @@ class DmaEngine {
     Code error;
     std::chrono::steady_clock::time_point finish;
   };
-  void ThreadMain();
+  friend class DmaScheduler;
+  // Called by the scheduler's thread: retires every completion that is due and starts every job that
+  // may start, then returns when it next has something to do (time_point::max(): nothing queued).
+  std::chrono::steady_clock::time_point Service() EXCLUDES(mu_);
   Code TakeInjectedError() REQUIRES(mu_);
 
   const std::string name_;
@@ -82,14 +90,13 @@ class DmaEngine {
   DmaTiming timing_ GUARDED_BY(mu_);
   std::deque<Pending> queue_ GUARDED_BY(mu_);
   std::deque<Retiring> retiring_ GUARDED_BY(mu_);  // in submission order; finish times ascend
-  bool busy_ GUARDED_BY(mu_) = false;  // a job is executing (inline or on the thread)
+  bool busy_ GUARDED_BY(mu_) = false;  // a job is executing (inline or on the service thread)
   std::chrono::steady_clock::time_point engine_free_ GUARDED_BY(mu_);  // end of the last writes
-  bool stopping_ GUARDED_BY(mu_) = false;
-  std::chrono::steady_clock::time_point last_completion_ GUARDED_BY(mu_);
   Stats stats_ GUARDED_BY(mu_);
   int fail_next_ GUARDED_BY(mu_) = 0;
   Code fail_code_ GUARDED_BY(mu_) = Code::kIo;
-  std::thread thread_;  // started under mu_ on first use
+  std::unique_ptr<DmaScheduler> own_scheduler_;  // when none was given
+  DmaScheduler* const scheduler_;
 };
 
 }  // namespace vkfd::hw

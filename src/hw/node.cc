@@ -25,7 +25,7 @@ Result<std::unique_ptr<Node>> Node::Create(Topology topology) {
     if (!memory.ok()) return memory.code();
     gpu->memory = std::move(memory.value());
     gpu->page_tables = std::make_unique<PageTablePool>(gpu->memory.get(), gpu->vram_base);
-    gpu->dma = std::make_unique<DmaEngine>(spec.name + "-sdma", spec.dma);
+    gpu->dma = std::make_unique<DmaEngine>(spec.name + "-sdma", spec.dma, &node->dma_scheduler_);
     VKFD_RETURN_IF_ERROR(node->bus_.MapFixed(SystemBus::GttWindow(gpu->index), GttWindowBytes(topo),
                                              gpu->memory->HostPtr(GpuMemory::kGttBase)));
     if (spec.large_bar()) {
@@ -38,7 +38,7 @@ Result<std::unique_ptr<Node>> Node::Create(Topology topology) {
 }
 
 Node::~Node() {
-  // Engines first: their threads may still be running jobs that touch page-table memory.
+  // Engines first: they drain their queues, whose jobs touch page-table memory.
   for (auto& gpu : gpus_) gpu->dma.reset();
   for (auto& gpu : gpus_) gpu->page_tables.reset();
 }

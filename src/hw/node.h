@@ -16,6 +16,7 @@
 
 #include "base/status.h"
 #include "hw/dma_engine.h"
+#include "hw/dma_scheduler.h"
 #include "hw/gpu_memory.h"
 #include "hw/page_table_pool.h"
 #include "hw/system_bus.h"
@@ -65,6 +66,7 @@ class Node {
 
   Topology topology_;
   SystemBus bus_;
+  DmaScheduler dma_scheduler_;  // serves every GPU's engine; outlives them (declared before gpus_)
   std::vector<std::unique_ptr<Gpu>> gpus_;
 };
 
