@@ -11,6 +11,7 @@ int RunCommand(int argc, char** argv);       // argv[0] == "run"
 int TopologyCommand(int argc, char** argv);  // argv[0] == "topology"
 int InjectCommand(int argc, char** argv);    // argv[0] == "inject"
 int BenchCommand(int argc, char** argv);     // argv[0] == "bench"
+int SupportMatrixCommand(int argc, char** argv);  // argv[0] == "support-matrix"
 // Prints "vkfd: <message>" and returns kExitUsage.
 int UsageError(const char* message);
 

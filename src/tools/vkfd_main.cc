@@ -32,6 +32,7 @@ constexpr char kHelp[] =
     "                 list the fault-injection points, or check a spec\n"
     "  bench [--quick] [--json FILE]\n"
     "                 measure the 2018 map designs side by side (docs/api-designs-measured.md)\n"
+    "  support-matrix the ioctls vkfd serves and how (docs/support-matrix.md)\n"
     "\n"
     "options:\n"
     "  -h, --help     show help (also after a command: vkfd run --help)\n"
@@ -57,6 +58,7 @@ int main(int argc, char** argv) {
   if (command == "topology") return vkfd::tools::TopologyCommand(argc - 1, argv + 1);
   if (command == "inject") return vkfd::tools::InjectCommand(argc - 1, argv + 1);
   if (command == "bench") return vkfd::tools::BenchCommand(argc - 1, argv + 1);
+  if (command == "support-matrix") return vkfd::tools::SupportMatrixCommand(argc - 1, argv + 1);
   return vkfd::tools::UsageError(
       ("unknown command '" + command + "' (try 'vkfd --help')").c_str());
 }

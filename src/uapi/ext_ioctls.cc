@@ -238,16 +238,24 @@ void DescribeMapStatus(const void* data, std::string* o) {
 }
 
 const IoctlDesc kKfdFdCommands[] = {
-    {VKFD_IOC_EXT_VERSION, ExtVersion, "VKFD_EXT_VERSION", nullptr},
-    {VKFD_IOC_MAP_ASYNC, MapAsync, "VKFD_MAP_ASYNC", DescribeMapAsync},
-    {VKFD_IOC_UNMAP_ASYNC, UnmapAsync, "VKFD_UNMAP_ASYNC", DescribeMapAsync},
-    {VKFD_IOC_FENCE_WAIT, FenceWait, "VKFD_FENCE_WAIT", DescribeFenceWait},
-    {VKFD_IOC_MAP_ATOMIC, MapAtomic, "VKFD_MAP_ATOMIC", DescribeMapAtomic},
-    {VKFD_IOC_MAP_STATUS, MapStatus, "VKFD_MAP_STATUS", DescribeMapStatus},
+    {VKFD_IOC_EXT_VERSION, ExtVersion, "VKFD_EXT_VERSION", nullptr, false,
+     "vkfd extension (on /dev/kfd): probe, version 1"},
+    {VKFD_IOC_MAP_ASYNC, MapAsync, "VKFD_MAP_ASYNC", DescribeMapAsync, false,
+     "vkfd extension: dispatch, return a fence fd (docs/extensions.md)"},
+    {VKFD_IOC_UNMAP_ASYNC, UnmapAsync, "VKFD_UNMAP_ASYNC", DescribeMapAsync, false,
+     "vkfd extension: dispatch, return a fence fd"},
+    {VKFD_IOC_FENCE_WAIT, FenceWait, "VKFD_FENCE_WAIT", DescribeFenceWait, false,
+     "vkfd extension: all/any, absolute deadline, kernel restart rule, ETIME"},
+    {VKFD_IOC_MAP_ATOMIC, MapAtomic, "VKFD_MAP_ATOMIC", DescribeMapAtomic, false,
+     "vkfd extension: TEST_ONLY / COMMIT all-or-nothing"},
+    {VKFD_IOC_MAP_STATUS, MapStatus, "VKFD_MAP_STATUS", DescribeMapStatus, false,
+     "vkfd extension: per-GPU result array"},
 };
 const IoctlDesc kFenceFdCommands[] = {
-    {VKFD_IOC_FENCE_INFO, FenceInfo, "VKFD_FENCE_INFO", DescribeFenceInfo},
-    {VKFD_IOC_FENCE_MERGE, FenceMerge, "VKFD_FENCE_MERGE", DescribeFenceMerge},
+    {VKFD_IOC_FENCE_INFO, FenceInfo, "VKFD_FENCE_INFO", DescribeFenceInfo, false,
+     "vkfd extension (on a fence fd): status and timestamp, as SYNC_IOC_FILE_INFO"},
+    {VKFD_IOC_FENCE_MERGE, FenceMerge, "VKFD_FENCE_MERGE", DescribeFenceMerge, false,
+     "vkfd extension (on a fence fd): a new fd with both fence sets, as SYNC_IOC_MERGE"},
 };
 
 template <size_t N>
@@ -263,6 +271,13 @@ const IoctlDesc* Match(const IoctlDesc (&table)[N], unsigned long cmd) {
 }  // namespace
 
 const IoctlDesc* FindExtIoctl(unsigned long cmd) { return Match(kKfdFdCommands, cmd); }
+
+std::vector<const IoctlDesc*> ExtIoctls() {
+  std::vector<const IoctlDesc*> all;
+  for (const IoctlDesc& d : kKfdFdCommands) all.push_back(&d);
+  for (const IoctlDesc& d : kFenceFdCommands) all.push_back(&d);
+  return all;
+}
 const IoctlDesc* FindFenceFileIoctl(unsigned long cmd) { return Match(kFenceFdCommands, cmd); }
 
 }  // namespace vkfd::uapi

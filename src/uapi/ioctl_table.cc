@@ -217,9 +217,56 @@ struct Table {
     set(AMDKFD_IOC_SVM, nullptr, "SVM");
     set(AMDKFD_IOC_SET_XNACK_MODE, SetXnackMode, "SET_XNACK_MODE",
         Describe<kfd_ioctl_set_xnack_mode_args>(DescXnack{}));
-    set(AMDKFD_IOC_CRIU_OP, nullptr, "CRIU_OP");
+    set(AMDKFD_IOC_CRIU_OP, CriuOp, "CRIU_OP");
+    entries[_IOC_NR(AMDKFD_IOC_CRIU_OP)].checkpoint_restore = true;
     set(AMDKFD_IOC_AVAILABLE_MEMORY, AvailableMemory, "AVAILABLE_MEMORY",
         Describe<kfd_ioctl_get_available_memory_args>(DescAvail{}));
+
+    // The support matrix (docs/support-matrix.md is generated from this: `vkfd support-matrix`).
+    auto note = [this](unsigned long cmd, const char* text) { entries[_IOC_NR(cmd)].support = text; };
+    note(AMDKFD_IOC_GET_VERSION, "1.11, as 6.1");
+    note(AMDKFD_IOC_CREATE_QUEUE, "bookkeeping: queue ids, doorbell slots and the 6.1 doorbell-offset "
+                                  "encoding; nothing executes");
+    note(AMDKFD_IOC_DESTROY_QUEUE, "bookkeeping");
+    note(AMDKFD_IOC_SET_MEMORY_POLICY, "policies and APE1 checked as 6.1; ESRCH unbound");
+    note(AMDKFD_IOC_GET_CLOCK_COUNTERS, "CLOCK_MONOTONIC_RAW counters, system_clock_freq 1e9");
+    note(AMDKFD_IOC_GET_PROCESS_APERTURES, "GFX9 apertures, at most 7 nodes");
+    note(AMDKFD_IOC_UPDATE_QUEUE, "bookkeeping; EFAULT for an unknown queue, as 6.1");
+    note(AMDKFD_IOC_CREATE_EVENT, "signal events with an event page (the client's BO or the kernel's), "
+                                  "other types without");
+    note(AMDKFD_IOC_DESTROY_EVENT, "wakes its waiters with FAIL");
+    note(AMDKFD_IOC_SET_EVENT, "signal events; auto-reset semantics of set_event()");
+    note(AMDKFD_IOC_RESET_EVENT, "signal events");
+    note(AMDKFD_IOC_WAIT_EVENTS, "all/any, timeouts as user_timeout_to_jiffies, interruptible with the "
+                                 "kernel's restart rule and remaining-time rewrite");
+    for (unsigned long cmd : {AMDKFD_IOC_DBG_REGISTER_DEPRECATED, AMDKFD_IOC_DBG_UNREGISTER_DEPRECATED,
+                              AMDKFD_IOC_DBG_ADDRESS_WATCH_DEPRECATED,
+                              AMDKFD_IOC_DBG_WAVE_CONTROL_DEPRECATED}) {
+      note(cmd, "EPERM, as 6.1 (deprecated)");
+    }
+    note(AMDKFD_IOC_SET_SCRATCH_BACKING_VA, "recorded per GPU");
+    note(AMDKFD_IOC_GET_TILE_CONFIG, "gfx90a values");
+    note(AMDKFD_IOC_SET_TRAP_HANDLER, "recorded per GPU");
+    note(AMDKFD_IOC_GET_PROCESS_APERTURES_NEW, "count query, min(n, GPUs) entries; ENOMEM above 4 MiB");
+    note(AMDKFD_IOC_ACQUIRE_VM, "render-node files only; maps the IB and CWSR pages; EBUSY for "
+                                "another file");
+    note(AMDKFD_IOC_ALLOC_MEMORY_OF_GPU, "VRAM, GTT, USERPTR, DOORBELL, MMIO_REMAP, AQL; 6.1 limits "
+                                         "and check order (docs/semantics.md)");
+    note(AMDKFD_IOC_FREE_MEMORY_OF_GPU, "EBUSY while mapped, EPERM for the event page");
+    note(AMDKFD_IOC_MAP_MEMORY_TO_GPU, "n_success prefix, idempotent per GPU, interruptible wait "
+                                       "(docs/semantics.md)");
+    note(AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, "n_success prefix, not idempotent, heavyweight TLB flush");
+    note(AMDKFD_IOC_SET_CU_MASK, "not implemented: EINVAL");
+    note(AMDKFD_IOC_GET_QUEUE_WAVE_STATE, "not implemented: EINVAL");
+    note(AMDKFD_IOC_GET_DMABUF_INFO, "not implemented: EINVAL (no dma-buf)");
+    note(AMDKFD_IOC_IMPORT_DMABUF, "not implemented: EINVAL (no dma-buf)");
+    note(AMDKFD_IOC_ALLOC_QUEUE_GWS, "not implemented: EINVAL");
+    note(AMDKFD_IOC_SMI_EVENTS, "not implemented: EINVAL (ROCm 5.2 never sends it)");
+    note(AMDKFD_IOC_SVM, "not implemented: EINVAL (no SVM)");
+    note(AMDKFD_IOC_SET_XNACK_MODE, "query and set; EBUSY once queues exist; gfx90a: per process");
+    note(AMDKFD_IOC_CRIU_OP, "EACCES without CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, as 6.1; "
+                             "privileged callers get EINVAL (no checkpoint/restore)");
+    note(AMDKFD_IOC_AVAILABLE_MEMORY, "VRAM left after the page-table reserve, 2 MiB steps");
   }
 };
 
@@ -234,6 +281,15 @@ const IoctlDesc* FindIoctl(unsigned nr) {
   if (nr >= kTableSize) return nullptr;
   const IoctlDesc& d = GetTable().entries[nr];
   return d.cmd == 0 ? nullptr : &d;
+}
+
+std::vector<const IoctlDesc*> AllIoctls() {
+  std::vector<const IoctlDesc*> all;
+  for (unsigned nr = 0; nr < kTableSize; ++nr) {
+    if (const IoctlDesc* d = FindIoctl(nr)) all.push_back(d);
+  }
+  for (const IoctlDesc* d : ExtIoctls()) all.push_back(d);
+  return all;
 }
 
 std::string IoctlName(unsigned long cmd) {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "base/status.h"
 
@@ -36,6 +37,10 @@ struct IoctlDesc {
   IoctlHandler handler = nullptr;
   const char* name = nullptr;
   IoctlDescriber describe = nullptr;
+  // KFD_IOC_FLAG_CHECKPOINT_RESTORE: needs CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN (else -EACCES).
+  bool checkpoint_restore = false;
+  // What vkfd does with it, for the support matrix (docs/support-matrix.md, `vkfd support-matrix`).
+  const char* support = nullptr;
 };
 
 // The entry for command number `nr`, or nullptr outside the table.
@@ -44,8 +49,13 @@ const IoctlDesc* FindIoctl(unsigned nr);
 // those served on the /dev/kfd fd, and those served on a fence fd. nullptr if `cmd` is none of them.
 const IoctlDesc* FindExtIoctl(unsigned long cmd);
 const IoctlDesc* FindFenceFileIoctl(unsigned long cmd);
+// Both extension tables, /dev/kfd's first.
+std::vector<const IoctlDesc*> ExtIoctls();
 // The name of a command for logs ("MAP_MEMORY_TO_GPU", "0x82").
 std::string IoctlName(unsigned long cmd);
+// Every command vkfd knows, in table order: KFD's 6.1 numbers, then the extensions on /dev/kfd, then
+// those on fence fds.
+std::vector<const IoctlDesc*> AllIoctls();
 
 // Handler families (one file each).
 Code GetVersion(IoctlContext& ctx, void* args);
@@ -69,6 +79,7 @@ Code WaitEvents(IoctlContext& ctx, void* args);
 Code CreateQueue(IoctlContext& ctx, void* args);
 Code DestroyQueue(IoctlContext& ctx, void* args);
 Code UpdateQueue(IoctlContext& ctx, void* args);
+Code CriuOp(IoctlContext& ctx, void* args);  // privileged callers: kInvalidArgs (no CRIU)
 // misc_ioctls.cc
 Code GetClockCounters(IoctlContext& ctx, void* args);
 Code SetScratchBackingVa(IoctlContext& ctx, void* args);

@@ -2,9 +2,11 @@
 #include "uapi/kfd_device.h"
 
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/kfd_ioctl.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -39,6 +41,17 @@ int CurrentPid() {
 // the device lives (closing an fd only clears the slot), so a racing lookup cannot see freed memory.
 constexpr int kFastFds = 4096;
 std::atomic<OpenFile*> g_fast[kFastFds];
+
+// CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN in the caller's effective set, as CRIU_OP requires.
+bool MayCheckpointRestore() {
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  if (syscall(SYS_capget, &header, data) != 0) return false;
+  auto has = [&](unsigned cap) { return (data[cap / 32].effective >> (cap % 32)) & 1u; };
+  constexpr unsigned kCapSysAdmin = 21;
+  constexpr unsigned kCapCheckpointRestore = 40;
+  return has(kCapSysAdmin) || has(kCapCheckpointRestore);
+}
 
 }  // namespace
 
@@ -218,6 +231,8 @@ int KfdDevice::Ioctl(int fd, unsigned long cmd, void* arg) {
     result = -EBADF;
   } else if (desc->handler == nullptr) {
     result = -EINVAL;
+  } else if (desc->checkpoint_restore && !MayCheckpointRestore()) {
+    result = -EACCES;  // 6.1: capable(CAP_CHECKPOINT_RESTORE) || capable(CAP_SYS_ADMIN)
   } else {
     // The kernel's own definition decides direction and minimum size; the user's size bits decide
     // how much is copied. A shorter user struct is zero-extended.
