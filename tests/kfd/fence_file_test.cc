@@ -20,19 +20,13 @@
 #include <thread>
 #include <vector>
 
+#include "testing/thread_signal_timer.h"
+
 namespace vkfd::kfd {
 namespace {
 
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define VKFD_UNDER_TSAN 1
-#endif
-#endif
-#ifdef VKFD_UNDER_TSAN
-constexpr bool kUnderTsan = true;
-#else
-constexpr bool kUnderTsan = false;
-#endif
+using testing::kUnderTsan;
+using testing::ThreadSignalTimer;
 
 constexpr int64_t kMs = 1'000'000;
 
@@ -42,6 +36,15 @@ bool SanitizerScale() {
   return kUnderTsan || (scale != nullptr && strcmp(scale, "sanitizer") == 0);
 }
 int64_t Slack() { return SanitizerScale() ? 250 * kMs : 100 * kMs; }
+
+// A wait for all of `files` that must time out: at the deadline, and not much later.
+void ExpectTimesOutAt(std::span<const std::shared_ptr<FenceFile>> files, int64_t deadline) {
+  uint32_t first = 0;
+  EXPECT_EQ(Code::kTimedOut, WaitFenceFiles(files, true, deadline, &first).code());
+  const int64_t now = MonotonicNowNs();
+  EXPECT_GE(now, deadline);
+  EXPECT_LT(now, deadline + Slack());
+}
 
 bool Readable(int fd) {
   pollfd p{fd, POLLIN, 0};
@@ -164,12 +167,8 @@ TEST(WaitFenceFilesTest, TheDeadlineIsHonoured) {
   auto pending = std::make_shared<Fence>();
   Made m = Make({pending});
   std::vector<std::shared_ptr<FenceFile>> files = {m.file};
-  uint32_t first = 0;
   const int64_t deadline = MonotonicNowNs() + 20 * kMs;
-  EXPECT_EQ(Code::kTimedOut, WaitFenceFiles(files, true, deadline, &first).code());
-  const int64_t now = MonotonicNowNs();
-  EXPECT_GE(now, deadline);
-  EXPECT_LT(now, deadline + Slack());
+  ExpectTimesOutAt(files, deadline);
   pending->Signal();  // a fence must signal: its callback holds the file
   close(m.fd);
 }
@@ -210,40 +209,12 @@ TEST(WaitFenceFilesTest, SeveralWaitersOnOneFileAreAllWoken) {
 
 // ---- Real signals during the wait ----------------------------------------------------------------
 
-volatile sig_atomic_t g_signals = 0;
-void CountSignal(int) { g_signals = g_signals + 1; }
-
 class SignalDuringWaitTest : public ::testing::Test {
  protected:
-  void Install(bool restart) {
-    struct sigaction sa {};
-    sa.sa_handler = CountSignal;
-    sa.sa_flags = restart ? SA_RESTART : 0;
-    sigemptyset(&sa.sa_mask);
-    ASSERT_EQ(0, sigaction(SIGRTMIN, &sa, &old_));
-    sigevent sev{};
-    sev.sigev_notify = SIGEV_THREAD_ID;
-    sev.sigev_signo = SIGRTMIN;
-    sev._sigev_un._tid = gettid();
-    ASSERT_EQ(0, timer_create(CLOCK_MONOTONIC, &sev, &timer_));
-    installed_ = true;
-    g_signals = 0;
-  }
-  void Arm(long first_ns, long interval_ns) {
-    itimerspec its{};
-    its.it_value.tv_nsec = first_ns;
-    its.it_interval.tv_nsec = interval_ns;
-    ASSERT_EQ(0, timer_settime(timer_, 0, &its, nullptr));
-  }
-  void TearDown() override {
-    if (!installed_) return;
-    Arm(0, 0);
-    timer_delete(timer_);
-    sigaction(SIGRTMIN, &old_, nullptr);
-  }
-  struct sigaction old_ {};
-  timer_t timer_{};
-  bool installed_ = false;
+  void Install(bool restart) { timer_ = std::make_unique<ThreadSignalTimer>(SIGRTMIN, restart); }
+  void Arm(long long first_ns, long long interval_ns) { timer_->Arm(first_ns, interval_ns); }
+  int signals() const { return timer_->count(); }
+  std::unique_ptr<ThreadSignalTimer> timer_;
 };
 
 TEST_F(SignalDuringWaitTest, WithSaRestartTheWaitGoesOnAndTheDeadlineIsNotExtended) {
@@ -251,17 +222,12 @@ TEST_F(SignalDuringWaitTest, WithSaRestartTheWaitGoesOnAndTheDeadlineIsNotExtend
   auto pending = std::make_shared<Fence>();
   Made m = Make({pending});
   std::vector<std::shared_ptr<FenceFile>> files = {m.file};
-  uint32_t first = 0;
   const int64_t deadline = MonotonicNowNs() + 40 * kMs;
   Arm(2 * kMs, 2 * kMs);
-  const Code code = WaitFenceFiles(files, true, deadline, &first).code();
-  const int64_t now = MonotonicNowNs();
+  ExpectTimesOutAt(files, deadline);
   Arm(0, 0);
-  EXPECT_EQ(Code::kTimedOut, code);
-  EXPECT_GE(now, deadline);
-  EXPECT_LT(now, deadline + Slack());
   // ThreadSanitizer defers and coalesces signals; there one delivery is all that can be asserted.
-  EXPECT_GT(g_signals, kUnderTsan ? 0 : 3);
+  EXPECT_GT(signals(), kUnderTsan ? 0 : 3);
   pending->Signal();  // a fence must signal: its callback holds the file
   close(m.fd);
 }
@@ -277,13 +243,10 @@ TEST_F(SignalDuringWaitTest, WithoutSaRestartTheWaitIsInterruptedAndARetryKeepsT
   const int64_t deadline = MonotonicNowNs() + 400 * kMs;
   Arm(300 * kMs, 0);
   EXPECT_EQ(Code::kInterrupted, WaitFenceFiles(files, true, deadline, &first).code());
-  EXPECT_EQ(1, g_signals);
+  EXPECT_EQ(1, signals());
   EXPECT_LT(MonotonicNowNs(), deadline);
   // The restarted call (same absolute deadline) ends at the deadline, not 400 ms after the restart.
-  EXPECT_EQ(Code::kTimedOut, WaitFenceFiles(files, true, deadline, &first).code());
-  const int64_t now = MonotonicNowNs();
-  EXPECT_GE(now, deadline);
-  EXPECT_LT(now, deadline + Slack());
+  ExpectTimesOutAt(files, deadline);
   pending->Signal();  // a fence must signal: its callback holds the file
   close(m.fd);
 }

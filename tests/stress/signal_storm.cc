@@ -392,6 +392,9 @@ ProcessGroupSignalHelper::ProcessGroupSignalHelper(int signo, unsigned hz) : sig
   if (!InstallCountingHandler(signo, Restart::kYes, &old_)) return;
   handled_at_start_ = HandledSignals(signo);
   const pid_t parent = getpid();
+  // A group of our own, so that the storm reaches this test's processes only (see the header).
+  const pid_t previous = getpgrp();
+  if (previous != parent && setpgid(0, 0) == 0) old_group_ = previous;
   const pid_t group = getpgrp();
   const long period_ns = 1000000000L / long(hz == 0 ? 1 : hz);
   child_ = fork();
@@ -405,7 +408,10 @@ ProcessGroupSignalHelper::ProcessGroupSignalHelper(int signo, unsigned hz) : sig
     }
     _exit(0);
   }
-  if (child_ < 0) sigaction(signo_, &old_, nullptr);
+  if (child_ < 0) {
+    sigaction(signo_, &old_, nullptr);
+    if (old_group_ > 0) setpgid(0, old_group_);
+  }
 }
 
 ProcessGroupSignalHelper::~ProcessGroupSignalHelper() {
@@ -415,6 +421,7 @@ ProcessGroupSignalHelper::~ProcessGroupSignalHelper() {
   while (waitpid(child_, &status, 0) < 0 && errno == EINTR) {
   }
   sigaction(signo_, &old_, nullptr);
+  if (old_group_ > 0) setpgid(0, old_group_);
 }
 
 int KmtIoctl(conformance::Backend& backend, int fd, unsigned long request, void* arg,

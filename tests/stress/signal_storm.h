@@ -63,6 +63,11 @@ class ThreadSignalStorm {
 
 // A child process that sends `signo` to the caller's process group `hz` times a second until destroyed
 // (or until the parent dies). The parent's handler is installed with SA_RESTART.
+//
+// The caller is first moved into a process group of its own (and back at destruction): a test runner
+// such as ctest starts every test in its own group, and a storm there would reach unrelated tests —
+// a SIGCONT cancels the SIGSTOP that LeakSanitizer's tracer waits for when another sanitized test
+// exits, which then hangs.
 class ProcessGroupSignalHelper {
  public:
   explicit ProcessGroupSignalHelper(int signo = SIGCONT, unsigned hz = 500);
@@ -76,6 +81,7 @@ class ProcessGroupSignalHelper {
  private:
   const int signo_;
   pid_t child_ = -1;
+  pid_t old_group_ = -1;  // restored at destruction, when the group was changed
   struct sigaction old_ {};
   uint64_t handled_at_start_ = 0;
 };

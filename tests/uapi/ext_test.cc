@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 #include <vkfd/vkfd_ioctl.h>
@@ -26,28 +27,15 @@
 #include <string>
 #include <vector>
 
-#include "uapi/backend.h"
+#include "testing/thread_signal_timer.h"
+#include "uapi/device_test.h"
 
 namespace vkfd::conformance {
 namespace {
 
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define VKFD_EXT_UNDER_TSAN 1
-#endif
-#endif
-#ifdef VKFD_EXT_UNDER_TSAN
-constexpr bool kUnderTsan = true;
-#else
-constexpr bool kUnderTsan = false;
-#endif
+using testing::kUnderTsan;
+using testing::ThreadSignalTimer;
 
-constexpr uint32_t kVram = KFD_IOC_ALLOC_MEM_FLAGS_VRAM | KFD_IOC_ALLOC_MEM_FLAGS_WRITABLE |
-                           KFD_IOC_ALLOC_MEM_FLAGS_EXECUTABLE | KFD_IOC_ALLOC_MEM_FLAGS_NO_SUBSTITUTE;
-constexpr uint32_t kGtt = KFD_IOC_ALLOC_MEM_FLAGS_GTT | KFD_IOC_ALLOC_MEM_FLAGS_WRITABLE;
-constexpr uint64_t kMiB = 1ull << 20;
-constexpr uint64_t kGiB = 1ull << 30;
-constexpr uint64_t kVa = 0x7f0000000000ull;
 constexpr int64_t kMs = 1'000'000;
 constexpr uint64_t kSlowDmaNs = 50 * kMs;  // ExtSlowDmaTest (and tests/uapi/mi210x4-slow-dma.toml)
 
@@ -63,52 +51,23 @@ int64_t Slack() {
   return kUnderTsan || (scale != nullptr && strcmp(scale, "sanitizer") == 0) ? 250 * kMs : 100 * kMs;
 }
 
-struct Range {
-  uint64_t start, end;
-};
-
-std::vector<Range> ParseDump(const std::string& text) {
-  std::vector<Range> ranges;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    Range r;
-    if (sscanf(line.c_str(), "0x%" SCNx64 "-0x%" SCNx64, &r.start, &r.end) == 2) ranges.push_back(r);
-  }
-  return ranges;
-}
-
 bool Readable(int fd, int timeout_ms = 0) {
   pollfd p{fd, POLLIN, 0};
   return poll(&p, 1, timeout_ms) == 1 && (p.revents & POLLIN) != 0;
 }
 
-class ExtTest : public ::testing::Test {
+class ExtTest : public DeviceTest {
  protected:
-  virtual std::string Topology() const { return "mi210x4"; }
   virtual uint64_t DmaLatency() const { return 0; }
 
   void SetUp() override {
-    backend_.reset(CreateBackend(Topology()));
-    if (!backend_) GTEST_SKIP() << "needs topology " << Topology();
+    if (!OpenBackend()) return;
     if (!backend_->SetDmaLatency(DmaLatency())) {
       GTEST_SKIP() << "needs page-table jobs of " << DmaLatency() << " ns";
     }
     backend_->SetDmaLatency(0);  // a fast set-up where the backend can choose
-    kfd_ = backend_->OpenKfd();
-    ASSERT_GT(kfd_, 0);
-    gpus_ = backend_->GpuIds();
-    for (int minor : backend_->RenderMinors()) {
-      const int fd = backend_->OpenRender(minor);
-      ASSERT_GE(fd, 0);
-      render_.push_back(fd);
-    }
-    for (size_t i = 0; i < gpus_.size(); ++i) {
-      kfd_ioctl_acquire_vm_args acquire{};
-      acquire.drm_fd = static_cast<uint32_t>(render_[i]);
-      acquire.gpu_id = gpus_[i];
-      ASSERT_EQ(0, backend_->Ioctl(kfd_, AMDKFD_IOC_ACQUIRE_VM, &acquire)) << strerror(errno);
-    }
+    AcquireAll();
+    if (HasFatalFailure()) return;
     ASSERT_TRUE(backend_->SetDmaLatency(DmaLatency()));
   }
 
@@ -118,36 +77,9 @@ class ExtTest : public ::testing::Test {
     for (int fd : fences_) {
       if (fd >= 0) backend_->Close(fd);
     }
-    for (int fd : render_) backend_->Close(fd);
-    if (kfd_ > 0) backend_->Close(kfd_);
+    DeviceTest::TearDown();
   }
 
-  // An ioctl without checks; errno as the call left it.
-  int Raw(int fd, unsigned long cmd, void* arg) {
-    errno = 0;
-    return backend_->Ioctl(fd, cmd, arg);
-  }
-  // An ioctl on /dev/kfd, then invariant 1 (which waits for outstanding updates first).
-  int Call(unsigned long cmd, void* arg) {
-    const int r = Raw(kfd_, cmd, arg);
-    const int saved = errno;
-    EXPECT_EQ("", backend_->CheckInvariant()) << "after ioctl nr 0x" << std::hex << _IOC_NR(cmd);
-    errno = saved;
-    return r;
-  }
-  int Checked(bool check, unsigned long cmd, void* arg) {
-    return check ? Call(cmd, arg) : Raw(kfd_, cmd, arg);
-  }
-
-  uint64_t Alloc(size_t gpu, uint64_t va, uint64_t size, uint32_t flags = kVram) {
-    kfd_ioctl_alloc_memory_of_gpu_args args{};
-    args.va_addr = va;
-    args.size = size;
-    args.gpu_id = gpus_[gpu];
-    args.flags = flags;
-    EXPECT_EQ(0, Raw(kfd_, AMDKFD_IOC_ALLOC_MEMORY_OF_GPU, &args)) << strerror(errno);
-    return args.handle;
-  }
   // KFD's own MAP/UNMAP, for set-up.
   int KfdMap(uint64_t handle, std::vector<uint32_t> ids,
              unsigned long cmd = AMDKFD_IOC_MAP_MEMORY_TO_GPU, bool check = true) {
@@ -155,17 +87,7 @@ class ExtTest : public ::testing::Test {
     args.handle = handle;
     args.device_ids_array_ptr = reinterpret_cast<uint64_t>(ids.data());
     args.n_devices = static_cast<uint32_t>(ids.size());
-    return Checked(check, cmd, &args);
-  }
-  int Free(uint64_t handle) {
-    kfd_ioctl_free_memory_of_gpu_args args{handle};
-    return Call(AMDKFD_IOC_FREE_MEMORY_OF_GPU, &args);
-  }
-  uint64_t Available(size_t gpu) {
-    kfd_ioctl_get_available_memory_args args{};
-    args.gpu_id = gpus_[gpu];
-    EXPECT_EQ(0, Raw(kfd_, AMDKFD_IOC_AVAILABLE_MEMORY, &args));
-    return args.available;
+    return Call(check, cmd, &args);
   }
 
   // MAP_ASYNC / UNMAP_ASYNC: the result, with n_success and fence_fd as the call left them. A fence fd
@@ -178,7 +100,7 @@ class ExtTest : public ::testing::Test {
     args.n_devices = static_cast<uint32_t>(ids.size());
     args.n_success = *n_success;
     args.fence_fd = 12345;
-    const int r = Checked(check, cmd, &args);
+    const int r = Call(check, cmd, &args);
     const int saved = errno;
     *n_success = args.n_success;
     *fence = args.fence_fd;
@@ -215,7 +137,7 @@ class ExtTest : public ::testing::Test {
     args.n_devices = static_cast<uint32_t>(ids.size());
     args.flags = flags;
     args.failed_index = 12345;
-    const int r = Checked(check, VKFD_IOC_MAP_ATOMIC, &args);
+    const int r = Call(check, VKFD_IOC_MAP_ATOMIC, &args);
     const int saved = errno;
     *failed_index = args.failed_index;
     errno = saved;
@@ -230,7 +152,7 @@ class ExtTest : public ::testing::Test {
     args.status_array_ptr = reinterpret_cast<uint64_t>(status->data());
     args.n_devices = static_cast<uint32_t>(ids.size());
     args.n_failed = 12345;
-    const int r = Checked(check, VKFD_IOC_MAP_STATUS, &args);
+    const int r = Call(check, VKFD_IOC_MAP_STATUS, &args);
     const int saved = errno;
     *n_failed = args.n_failed;
     errno = saved;
@@ -253,20 +175,9 @@ class ExtTest : public ::testing::Test {
     for (size_t g = 0; g < gpus_.size(); ++g) all.push_back(backend_->PageTablePages(g));
     return all;
   }
-  bool MappedAt(size_t gpu, uint64_t va) {
-    for (const Range& r : ParseDump(backend_->DumpVm(gpus_[gpu]))) {
-      if (va >= r.start && va < r.end) return true;
-    }
-    return false;
-  }
-  std::vector<uint32_t> AllIds() const { return gpus_; }
   uint32_t AllCount() const { return static_cast<uint32_t>(gpus_.size()); }
 
-  std::unique_ptr<Backend> backend_;
-  int kfd_ = -1;
-  std::vector<uint32_t> gpus_;
-  std::vector<int> render_;
-  std::vector<int> fences_;
+  std::vector<int> fences_;  // closed at tear-down
 };
 
 // ---- Dispatch ------------------------------------------------------------------------------------
@@ -398,6 +309,35 @@ TEST_F(ExtTest, MapAsyncErrorsBeforeDispatchAreSynchronousWithThePrefix) {
   EXPECT_EQ(-1, args.fence_fd);
   EXPECT_EQ(-1, Call(VKFD_IOC_MAP_ASYNC, reinterpret_cast<void*>(16)));
   EXPECT_EQ(EFAULT, errno);
+}
+
+TEST_F(ExtTest, AFenceFdWhoseStructCannotBeCopiedBackIsNotLeaked) {
+  const uint64_t h = Alloc(0, kVa, 2 * kMiB);
+  std::vector<uint32_t> ids = AllIds();
+  // The struct in a page the call can read but not write back.
+  void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(MAP_FAILED, page);
+  auto* args = static_cast<vkfd_map_async_args*>(page);
+  *args = vkfd_map_async_args{};
+  args->handle = h;
+  args->device_ids_array_ptr = reinterpret_cast<uint64_t>(ids.data());
+  args->n_devices = AllCount();
+  ASSERT_EQ(0, mprotect(page, 4096, PROT_READ));
+  const int lowest = open("/dev/null", O_RDONLY | O_CLOEXEC);  // the number a new fd would take
+  ASSERT_GE(lowest, 0);
+  close(lowest);
+  EXPECT_EQ(-1, Call(VKFD_IOC_MAP_ASYNC, args));
+  EXPECT_EQ(EFAULT, errno);
+  const int next = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  EXPECT_EQ(lowest, next) << "the withdrawn fence fd is still open";
+  close(next);
+  // The work itself was done (as for MAP, whose n_success would then be lost too); a retry from 0
+  // gets a fence fd.
+  for (size_t g = 0; g < gpus_.size(); ++g) EXPECT_TRUE(MappedAt(g, kVa)) << g;
+  int fence = -1;
+  ASSERT_EQ(0, MapAsync(h, AllIds(), &fence));
+  EXPECT_EQ(1, Info(fence).status);
+  munmap(page, 4096);
 }
 
 TEST_F(ExtTest, UnmapAsyncIsNotIdempotentAndResumesAtNSuccess) {
@@ -641,7 +581,7 @@ TEST_F(ExtTest, TestOnlySeesPageTableMemoryAndGivesTheTrialBack) {
   uint64_t refused_va = 0;
   for (uint64_t i = 0; i < 4000 && refused == 0; ++i) {
     const uint64_t va = kFar + i * kGiB;
-    const uint64_t h = Alloc(0, va, 4096, kGtt);
+    const uint64_t h = Alloc(0, va, 4096, kGtt, /*check=*/false);
     if (KfdMap(h, {gpus_[0]}, AMDKFD_IOC_MAP_MEMORY_TO_GPU, /*check=*/false) == 0) {
       mapped.push_back(h);
     } else {
@@ -757,54 +697,29 @@ TEST_F(ExtSmallBarTest, APeerWithoutAccessPerDesign) {
 
 // ---- Slow page-table updates: pending fences, poll, deadlines, real signals ----------------------
 
-volatile sig_atomic_t g_signals = 0;
-void CountSignal(int) { g_signals = g_signals + 1; }
-
 class ExtSlowDmaTest : public ExtTest {
  protected:
   uint64_t DmaLatency() const override { return kSlowDmaNs; }
 
-  void InstallHandler(bool restart) {
-    struct sigaction sa {};
-    sa.sa_handler = CountSignal;
-    sa.sa_flags = restart ? SA_RESTART : 0;
-    sigemptyset(&sa.sa_mask);
-    ASSERT_EQ(0, sigaction(SIGRTMIN, &sa, &old_));
-    sigevent sev{};
-    sev.sigev_notify = SIGEV_THREAD_ID;
-    sev.sigev_signo = SIGRTMIN;
-    sev._sigev_un._tid = gettid();
-    ASSERT_EQ(0, timer_create(CLOCK_MONOTONIC, &sev, &timer_));
-    installed_ = true;
-    g_signals = 0;
-  }
-  void Arm(long first_ns, long interval_ns) {
-    itimerspec its{};
-    its.it_value.tv_nsec = first_ns;
-    its.it_interval.tv_nsec = interval_ns;
-    ASSERT_EQ(0, timer_settime(timer_, 0, &its, nullptr));
-  }
+  void InstallHandler(bool restart) { timer_ = std::make_unique<ThreadSignalTimer>(SIGRTMIN, restart); }
+  void Arm(long long first_ns, long long interval_ns) { timer_->Arm(first_ns, interval_ns); }
+  int signals() const { return timer_->count(); }
   void TearDown() override {
-    if (installed_) {
-      Arm(0, 0);
-      timer_delete(timer_);
-      sigaction(SIGRTMIN, &old_, nullptr);
-    }
+    timer_.reset();
     ExtTest::TearDown();
   }
   // A fence that signals only after `jobs` page-table jobs on GPU 0 (jobs * 50 ms from now).
   int SlowFence(int jobs, uint64_t va) {
     int fence = -1;
     for (int i = 0; i < jobs; ++i) {
-      const uint64_t h = Alloc(0, va + uint64_t(i) * 64 * kMiB, 2 * kMiB);
+      // No invariant check in between: it would wait for the updates queued so far.
+      const uint64_t h = Alloc(0, va + uint64_t(i) * 64 * kMiB, 2 * kMiB, kVram, /*check=*/false);
       EXPECT_EQ(0, MapAsync(h, {gpus_[0]}, &fence, /*check=*/false));
     }
     return fence;
   }
 
-  struct sigaction old_ {};
-  timer_t timer_{};
-  bool installed_ = false;
+  std::unique_ptr<ThreadSignalTimer> timer_;
 };
 
 TEST_F(ExtSlowDmaTest, MapAsyncReturnsBeforeTheUpdatesRunAndPollWaitsForThem) {
@@ -862,7 +777,7 @@ TEST_F(ExtSlowDmaTest, FenceWaitWithoutSaRestartIsEintrAndTheRetryKeepsTheDeadli
   EXPECT_EQ(-1, Raw(kfd_, VKFD_IOC_FENCE_WAIT, &w));
   EXPECT_EQ(EINTR, errno);
   Arm(0, 0);
-  EXPECT_GE(g_signals, 1);
+  EXPECT_GE(signals(), 1);
   EXPECT_LT(Now(), w.deadline_ns);
   // The same struct again: the deadline is absolute, so the retry ends at it.
   EXPECT_EQ(-1, Raw(kfd_, VKFD_IOC_FENCE_WAIT, &w));
@@ -884,7 +799,7 @@ TEST_F(ExtSlowDmaTest, FenceWaitWithSaRestartRestartsAndNeverOutlivesTheDeadline
   Arm(0, 0);
   EXPECT_GE(now, deadline);
   EXPECT_LT(now, deadline + Slack());
-  EXPECT_GT(g_signals, kUnderTsan ? 0 : 3);
+  EXPECT_GT(signals(), kUnderTsan ? 0 : 3);
 }
 
 TEST_F(ExtSlowDmaTest, CommitInterruptedWithoutSaRestartHasNoVisibleEffect) {
@@ -899,7 +814,7 @@ TEST_F(ExtSlowDmaTest, CommitInterruptedWithoutSaRestartHasNoVisibleEffect) {
   EXPECT_EQ(EINTR, errno);
   Arm(0, 0);
   EXPECT_EQ(AllCount(), failed);
-  EXPECT_GE(g_signals, 1);
+  EXPECT_GE(signals(), 1);
   // At return, and while the engines would still be running the call's jobs had it not waited for
   // them (its maps complete 50 ms after dispatch, their unwinding 50 ms later): nothing of the call.
   for (int i = 0; i < 12; ++i) {
@@ -923,7 +838,7 @@ TEST_F(ExtSlowDmaTest, CommitWithSaRestartCompletesDespiteSignals) {
   const int err = errno;
   Arm(0, 0);
   EXPECT_EQ(0, r) << strerror(err);
-  EXPECT_GT(g_signals, kUnderTsan ? 0 : 3);
+  EXPECT_GT(signals(), kUnderTsan ? 0 : 3);
   // Complete at return: no waiting needed to see it.
   for (size_t g = 0; g < gpus_.size(); ++g) EXPECT_TRUE(MappedAt(g, kVa)) << g;
   EXPECT_EQ("", backend_->CheckInvariant());
@@ -947,9 +862,6 @@ TEST_F(ExtSlowDmaTest, MapStatusInterruptedThenCompletedByARetry) {
 
 // ---- Injected faults (in-process backend) ----------------------------------------------------------
 
-volatile sig_atomic_t g_usr1 = 0;
-void CountUsr1(int) { g_usr1 = g_usr1 + 1; }
-
 class ExtFaultTest : public ExtTest {
  protected:
   void SetUp() override {
@@ -959,21 +871,16 @@ class ExtFaultTest : public ExtTest {
   }
   void TearDown() override {
     if (backend_) backend_->ClearFaults();
-    if (usr1_installed_) sigaction(SIGUSR1, &old_usr1_, nullptr);
+    usr1_.reset();
     ExtTest::TearDown();
   }
   void Inject(const std::string& spec) { ASSERT_TRUE(backend_->InjectFaults(spec)) << spec; }
+  // A counting SIGUSR1 handler, for the injector's signal=SIGUSR1 (the timer stays disarmed).
   void HandleUsr1(bool restart) {
-    struct sigaction sa {};
-    sa.sa_handler = CountUsr1;
-    sa.sa_flags = restart ? SA_RESTART : 0;
-    sigemptyset(&sa.sa_mask);
-    ASSERT_EQ(0, sigaction(SIGUSR1, &sa, usr1_installed_ ? nullptr : &old_usr1_));
-    usr1_installed_ = true;
-    g_usr1 = 0;
+    usr1_.reset();
+    usr1_ = std::make_unique<ThreadSignalTimer>(SIGUSR1, restart);
   }
-  struct sigaction old_usr1_ {};
-  bool usr1_installed_ = false;
+  std::unique_ptr<ThreadSignalTimer> usr1_;
 };
 
 TEST_F(ExtFaultTest, AFailedUpdateTravelsInTheFenceAndTheMappingStays) {
@@ -1086,7 +993,7 @@ TEST_F(ExtFaultTest, CommitInterruptedByARealSignalUnwindsAndTheRetrySucceeds) {
   EXPECT_EQ(-1, Atomic(h, AllIds(), VKFD_MAP_ATOMIC_COMMIT, &failed, /*check=*/false));
   EXPECT_EQ(EINTR, errno);
   EXPECT_EQ(AllCount(), failed);
-  EXPECT_EQ(1, g_usr1);
+  EXPECT_EQ(1, usr1_->count());
   EXPECT_EQ(views, Snapshot());
   EXPECT_EQ(pages, TablePagesAll());
   EXPECT_EQ("", backend_->CheckInvariant());
@@ -1097,7 +1004,7 @@ TEST_F(ExtFaultTest, CommitInterruptedByARealSignalUnwindsAndTheRetrySucceeds) {
   const uint64_t h2 = Alloc(0, kVa + 64 * kMiB, 2 * kMiB);
   Inject("map.wait[times=1]:signal=SIGUSR1");
   ASSERT_EQ(0, Atomic(h2, AllIds(), VKFD_MAP_ATOMIC_COMMIT, &failed)) << strerror(errno);
-  EXPECT_EQ(1, g_usr1);
+  EXPECT_EQ(1, usr1_->count());
   for (size_t g = 0; g < gpus_.size(); ++g) EXPECT_TRUE(MappedAt(g, kVa + 64 * kMiB)) << g;
 }
 
