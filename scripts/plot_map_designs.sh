@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # Plots of `vkfd bench --json FILE` for docs/api-designs-measured.md, made with gnuplot (SVG).
 # usage: scripts/plot_map_designs.sh BENCH.json [OUTDIR]      (default OUTDIR: docs/img)
+#        PLOT_FORMAT=png scripts/plot_map_designs.sh ...         (PNG instead of SVG)
 #   map-designs-gpus-<timing>.svg   us per BO (2 MiB BOs) against the GPU count, one line per design
 #   map-designs-size-<timing>.svg   us per BO on 4 GPUs against the BO size, one line per design
 #   map-designs-overhead.svg        share of the batched design's time that is syscall + dispatch
+# Needs python3 (standard library only) and gnuplot (gnuplot-nox, which scripts/install-deps.sh
+# installs).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 json=$1
 out=${2:-$top/docs/img}
+fmt=${PLOT_FORMAT:-svg}
+case $fmt in
+  svg) terminal='svg size 720,440 font "sans,12" background "white"' ;;
+  png) terminal='pngcairo size 720,440 font "sans,11" background "white"' ;;
+  *) echo "PLOT_FORMAT must be svg or png" >&2; exit 2 ;;
+esac
 mkdir -p "$out"
 command -v gnuplot >/dev/null || { echo "gnuplot is missing (apt install gnuplot-nox)" >&2; exit 2; }
 tmp=$(mktemp -d)
@@ -60,28 +69,30 @@ EOF
 for timing in timing_off timing_on; do
   label=$([ $timing = timing_on ] && echo "timing model on: 10 us per job, 2 ns per PTE" || echo "timing model off")
   gnuplot <<EOF
-set terminal svg size 720,440 font "sans,12" background "white"
+set terminal $terminal
 set key top left
 set grid
 set logscale y
 set ylabel "microseconds per BO mapped"
-set output "$out/map-designs-gpus-${timing#timing_}.svg"
+set output "$out/map-designs-gpus-${timing#timing_}.$fmt"
 set title "2 MiB VRAM BOs, batches of 16 ($label)"
 set xlabel "GPUs"
 set xtics (1, 2, 4, 8)
 set logscale x 2
+set xrange [0.8:10]
 plot for [c=2:5] "$tmp/$timing-gpus.dat" using 1:c with linespoints lw 2 title columnheader(c)
-set output "$out/map-designs-size-${timing#timing_}.svg"
+set output "$out/map-designs-size-${timing#timing_}.$fmt"
 set title "4 GPUs, batches of 16 ($label)"
-set xlabel "BO size (KiB)"
-set xtics auto
+set xlabel "BO size"
+set xtics ("4 KiB" 4, "2 MiB" 2048, "256 MiB" 262144)
 set logscale x 2
+set xrange [2:524288]
 plot for [c=2:5] "$tmp/$timing-size.dat" using 1:c with linespoints lw 2 title columnheader(c)
 EOF
 done
 gnuplot <<EOF
-set terminal svg size 720,440 font "sans,12" background "white"
-set output "$out/map-designs-overhead.svg"
+set terminal $terminal
+set output "$out/map-designs-overhead.$fmt"
 set title "Syscall + dispatch as a share of a synchronous batched MAP (timing model on)"
 set xlabel "GPUs"
 set ylabel "percent of the time per BO"
@@ -89,7 +100,8 @@ set grid
 set key top right
 set logscale x 2
 set xtics (1, 2, 4, 8)
+set xrange [0.8:10]
 set yrange [0:*]
 plot for [c=2:*] "$tmp/overhead.dat" using 1:c with linespoints lw 2 title columnheader(c)
 EOF
-ls "$out"/map-designs-*.svg
+ls "$out"/map-designs-*.$fmt

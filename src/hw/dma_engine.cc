@@ -55,35 +55,49 @@ Code DmaEngine::TakeInjectedError() {
 
 void DmaEngine::Submit(PteJob job, Completion done) {
   Pending pending{std::move(job), std::move(done), Clock::now()};
-  bool run_inline = false;
+  enum class Path { kInline, kInlineTimed, kQueued } path = Path::kQueued;
   Code injected = Code::kOk;
+  DmaTiming t;
   {
     MutexLock lock(&mu_);
     ++stats_.jobs;
     stats_.entries += pending.job.entry_count();
-    if (!busy_ && queue_.empty() && retiring_.empty() && !timing_.enabled()) {
+    t = timing_;
+    // An idle engine starts the job at once, in the caller's thread: no hand-off to the service
+    // thread before the work. Without a timing model the job also completes here; with one its
+    // completion is retired by the service thread when due.
+    if (!busy_ && queue_.empty() && engine_free_ <= pending.submitted &&
+        (retiring_.empty() || t.enabled())) {
       busy_ = true;
-      run_inline = true;
+      path = t.enabled() ? Path::kInlineTimed : Path::kInline;
       ++stats_.inline_jobs;
       injected = TakeInjectedError();
+      if (path == Path::kInlineTimed) {
+        engine_free_ = pending.submitted +
+                       std::chrono::nanoseconds(t.job_cost_ns + t.pte_cost_ns * pending.job.entry_count());
+      }
     } else {
       queue_.push_back(std::move(pending));
     }
   }
-  if (!run_inline) {
+  if (path == Path::kQueued) {
     scheduler_->Kick();
     return;
   }
   pending.job.Execute();
-  pending.done(injected);
+  if (path == Path::kInline) pending.done(injected);
   bool queued;
   {
     MutexLock lock(&mu_);
     busy_ = false;
-    queued = !queue_.empty();
+    if (path == Path::kInlineTimed) {
+      retiring_.push_back(Retiring{std::move(pending.done), injected,
+                                   engine_free_ + std::chrono::nanoseconds(t.job_latency_ns)});
+    }
+    queued = !queue_.empty() || path == Path::kInlineTimed;
   }
   cv_.notify_all();
-  if (queued) scheduler_->Kick();  // jobs queued behind the inline one wait for the service thread
+  if (queued) scheduler_->Kick();  // a completion to retire, or jobs queued behind this one
 }
 
 Clock::time_point DmaEngine::Service() {

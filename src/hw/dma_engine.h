@@ -4,9 +4,10 @@
 // Queued jobs run on the node's DMA service thread (dma_scheduler.h), which serves every engine of
 // the node; an engine constructed without a scheduler has one of its own. Two refinements keep that
 // cheap and realistic:
-//  * Idle fast path: with no timing model, when nothing is queued, running or retiring, Submit runs
-//    the job in the caller's thread — the ordering guarantee is the same and no thread hand-off is
-//    paid.
+//  * Idle fast path: when the engine is idle, Submit runs the job in the caller's thread — the
+//    ordering guarantee is the same and no thread hand-off is paid before the work. Without a
+//    timing model the job also completes there; with one, its completion is retired by the service
+//    thread when it is due.
 //  * Timing model (DmaTiming), a pipelined engine as SDMA is: a job starts when it is submitted and
 //    the engine has finished the previous one; it occupies the engine for job_cost + pte_cost ×
 //    entries; its completion is reported job_latency after that (fence write, interrupt,
@@ -57,7 +58,7 @@ class DmaEngine {
 
   struct Stats {
     uint64_t jobs = 0;
-    uint64_t inline_jobs = 0;
+    uint64_t inline_jobs = 0;  // started in the submitting thread (the engine was idle)
     uint64_t entries = 0;
   };
   Stats stats() const EXCLUDES(mu_);

@@ -18,6 +18,7 @@
 // engine's mu_ and then mu_ (Kick). Nothing takes engines_mu_ while holding mu_ or an engine's mu_.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <thread>
@@ -47,11 +48,18 @@ class DmaScheduler {
  private:
   void ThreadMain();
 
+  // Deadlines closer than this are waited for by spinning, and after the last job in flight the
+  // thread spins this long before it sleeps (see ThreadMain): a sleeping thread's wake-up on a
+  // virtual machine can take longer than the latencies being modelled. Only engines with a timing
+  // model ever have jobs in flight here, so the default (no model) never spins.
+  static constexpr std::chrono::microseconds kSpinWindow{100};
+  static constexpr std::chrono::microseconds kIdleSpin{200};
+
   Mutex engines_mu_;
   std::vector<DmaEngine*> engines_ GUARDED_BY(engines_mu_);
   Mutex mu_;
   std::condition_variable_any cv_;
-  bool kicked_ GUARDED_BY(mu_) = false;
+  std::atomic<bool> kicked_{false};  // written under mu_; read under it, or by the spinning thread
   bool stopping_ GUARDED_BY(mu_) = false;
   std::thread thread_;  // started under mu_ at the first Kick
 };

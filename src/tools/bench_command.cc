@@ -106,6 +106,7 @@ struct Figures {
   std::map<Key, double> us_per_bo;  // median over repetitions (or the single run)
   double host_syscall_ns = 0;
   double null_ioctl_ns = 0;
+  double wakeup_ns = 0;
 };
 
 // Reads a Google Benchmark JSON report: the median aggregate when there is one, else the run.
@@ -140,6 +141,8 @@ std::optional<Figures> ReadFigures(const std::string& path, std::string* error) 
       f.host_syscall_ns = ns;
     } else if (run.rfind("BM_KfdNullIoctl", 0) == 0) {
       f.null_ioctl_ns = ns;
+    } else if (run.rfind("BM_HostThreadWakeup", 0) == 0) {
+      f.wakeup_ns = ns;
     } else if (run.rfind("BM_Map/", 0) == 0) {
       Key k{};
       if (sscanf(run.c_str(), "BM_Map/design:%d/gpus:%d/size:%ld", &k.design, &k.gpus, &k.size) == 3) {
@@ -157,8 +160,9 @@ std::string SizeName(int64_t size) {
 
 void PrintTable(const Figures& off, const Figures& on) {
   static const char* const kDesigns[] = {"batched", "per-gpu", "async", "atomic"};
-  printf("host ioctl(2) on /dev/null: %.0f ns; null KFD ioctl through the interposer: %.0f ns\n\n",
-         on.host_syscall_ns, on.null_ioctl_ns);
+  printf("host ioctl(2) on /dev/null: %.0f ns; null KFD ioctl through the interposer: %.0f ns;\n"
+         "waking a thread asleep in read(): %.1f us (every wait that sleeps pays it here)\n\n",
+         on.host_syscall_ns, on.null_ioctl_ns, on.wakeup_ns / 1e3);
   printf("microseconds per BO mapped (batches of 16 VRAM BOs), timing model off | on (10 us/job, "
          "2 ns/PTE)\n");
   printf("%-5s %-8s", "GPUs", "BO");
@@ -256,10 +260,13 @@ int BenchCommand(int argc, char** argv) {
     in >> doc;
     combined[t == 0 ? "timing_off" : "timing_on"] = doc;
   }
-  combined["timing_on_model"] = {{"job_latency_ns", 10000}, {"pte_cost_ns", 2}};
+  combined["timing_on_model"] = {{"job_latency_ns", 10000}, {"pte_cost_ns", 2}, {"job_cost_ns", 0}};
   PrintTable(figures[0], figures[1]);
   if (json_out) {
-    std::ofstream(*json_out) << combined.dump(1) << "\n";
+    std::ofstream out(*json_out);
+    out << combined.dump(1) << "\n";
+    out.close();
+    if (!out) return UsageError(("bench: cannot write " + *json_out).c_str());
     fprintf(stderr, "vkfd bench: wrote %s\n", json_out->c_str());
   }
   for (const char* name :

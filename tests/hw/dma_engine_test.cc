@@ -56,7 +56,8 @@ TEST(DmaEngineTest, TimingModelDelaysCompletionAndKeepsOrder) {
     EXPECT_GE(done_at[i] - start, std::chrono::milliseconds(5 + (i + 1))) << "job " << i;
   }
   EXPECT_EQ(2u, entries[999]);
-  EXPECT_EQ(0u, engine.stats().inline_jobs);
+  // The idle engine started the first job in the caller's thread; the others queued behind it.
+  EXPECT_EQ(1u, engine.stats().inline_jobs);
 }
 
 TEST(DmaEngineTest, JobCostIsEngineTimeSoQueuedJobsWaitForEachOther) {
