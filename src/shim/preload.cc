@@ -186,6 +186,21 @@ DIR* opendir(const char* path) {
   return real_opendir(Target(info, path));
 }
 
+// scandir opens its directory internally too (glibc's __opendir), so it needs its own wrapper.
+int scandir(const char* path, struct dirent*** names, int (*filter)(const struct dirent*),
+            int (*compare)(const struct dirent**, const struct dirent**)) {
+  VKFD_REAL(scandir);
+  PathInfo info = ClassifyPath(path);
+  return real_scandir(Target(info, path), names, filter, compare);
+}
+
+int scandir64(const char* path, struct dirent64*** names, int (*filter)(const struct dirent64*),
+              int (*compare)(const struct dirent64**, const struct dirent64**)) {
+  VKFD_REAL(scandir64);
+  PathInfo info = ClassifyPath(path);
+  return real_scandir64(Target(info, path), names, filter, compare);
+}
+
 // ---- stat family, access, readlink, realpath ---------------------------------------------------
 
 int stat(const char* path, struct stat* buf) {

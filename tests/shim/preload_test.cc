@@ -122,6 +122,19 @@ TEST(Paths, DevDriListsTheRenderNodesOfTheTopology) {
   EXPECT_EQ((std::set<std::string>{"renderD128", "renderD129"}), List("/dev/dri"));
 }
 
+TEST(Paths, ScandirSeesTheTopologyToo) {
+  dirent** names = nullptr;
+  const int n = scandir("/sys/devices/virtual/kfd/kfd/topology/nodes", &names, nullptr, alphasort);
+  ASSERT_GE(n, 0) << strerror(errno);
+  std::set<std::string> seen;
+  for (int i = 0; i < n; ++i) {
+    seen.insert(names[i]->d_name);
+    free(names[i]);
+  }
+  free(names);
+  EXPECT_TRUE(seen.count("0") && seen.count("1") && seen.count("2"));
+}
+
 TEST(Paths, SysfsTopologyMatchesThePreset) {
   EXPECT_EQ("1\n", ReadFile("/sys/devices/virtual/kfd/kfd/topology/generation_id"));
   EXPECT_EQ((std::set<std::string>{"0", "1", "2"}),

@@ -10,6 +10,7 @@ cmake --install "$build" --prefix "$prefix" >/dev/null || { echo "FAIL: cmake --
 [ -x "$prefix/bin/vkfd" ] || { echo "FAIL: no $prefix/bin/vkfd"; exit 1; }
 out=$(cd / && env -u VKFD_PRELOAD_LIB "$prefix/bin/vkfd" run --gpus 2 -- rocminfo 2>/dev/null)
 [ "$(grep -cE '^  Name: +gfx90a' <<<"$out")" -eq 2 ] || { echo "FAIL: installed vkfd + rocminfo"; exit 1; }
+[ -f "$prefix/include/vkfd/vkfd_ioctl.h" ] || { echo "FAIL: no installed vkfd/vkfd_ioctl.h"; exit 1; }
 # And it is the installed library that the installed tool preloads.
 preload=$("$prefix/bin/vkfd" run --gpus 1 -- sh -c 'echo "$LD_PRELOAD"')
 case "$preload" in
