@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "client_common.h"
+
 static int failures = 0;
 
 #define CHECK(cond, ...)                                   \
@@ -31,21 +33,7 @@ static int n_gpus = 0;
 
 /* True if the page-table view of GPU `gpu_id` maps all of [va, va + size). */
 static int VmMaps(HSAuint32 gpu_id, uint64_t va, uint64_t size) {
-  char path[96];
-  snprintf(path, sizeof(path), "/sys/kernel/debug/vkfd/%u/vm", gpu_id);
-  FILE* f = fopen(path, "r");
-  if (f == NULL) return -1;
-  char line[256];
-  int found = 0;
-  while (fgets(line, sizeof(line), f) != NULL) {
-    uint64_t start, end;
-    if (sscanf(line, "0x%" SCNx64 "-0x%" SCNx64, &start, &end) == 2 && start <= va &&
-        va + size <= end) {
-      found = 1;
-    }
-  }
-  fclose(f);
-  return found;
+  return VmScan(gpu_id, va, size, kVmCovers, NULL);
 }
 
 /* Checks the mapping and returns the GPU address, for the unmap check. */
@@ -192,21 +180,7 @@ int main(int argc, char** argv) {
   HsaSystemProperties props;
   s = hsaKmtAcquireSystemProperties(&props);
   CHECK(s == HSAKMT_STATUS_SUCCESS, "AcquireSystemProperties = %d", s);
-  for (HSAuint32 n = 0; n < props.NumNodes && n_gpus < MAX_GPUS; ++n) {
-    HsaNodeProperties node;
-    if (hsaKmtGetNodeProperties(n, &node) != HSAKMT_STATUS_SUCCESS) continue;
-    if (node.NumFComputeCores == 0) continue; /* the CPU node */
-    /* libhsakmt 5.2's node properties carry no gpu_id: read it where the thunk does. */
-    char path[96];
-    snprintf(path, sizeof(path), "/sys/devices/virtual/kfd/kfd/topology/nodes/%u/gpu_id", n);
-    FILE* f = fopen(path, "r");
-    unsigned id = 0;
-    CHECK(f != NULL && fscanf(f, "%u", &id) == 1 && id != 0, "gpu_id of node %u", n);
-    if (f != NULL) fclose(f);
-    gpu_nodes[n_gpus] = n;
-    gpu_ids[n_gpus] = id;
-    n_gpus++;
-  }
+  n_gpus = FindGpuNodes(&props, gpu_nodes, gpu_ids, MAX_GPUS);
   CHECK(n_gpus > 0, "no GPU nodes");
   if (no_peer) {
     NoPeer();

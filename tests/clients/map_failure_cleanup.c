@@ -18,6 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "client_common.h"
+
 #define MAX_GPUS 16
 static HSAuint32 gpu_nodes[MAX_GPUS];
 static HSAuint32 gpu_ids[MAX_GPUS];
@@ -26,26 +28,15 @@ static int n_gpus = 0;
 /* The inspection view's lines that overlap the buffer, collected per step and printed at the end. */
 static char views[8192];
 
+static void Collect(const char* path, const char* line) {
+  size_t used = strlen(views);
+  snprintf(views + used, sizeof(views) - used, "    %s: %s", path, line);
+}
+
 /* Does the page-table view of `gpu_id` map any page of [va, va + size)? -1 if unreadable. Appends the
  * overlapping lines of the view to `views`. */
 static int VmMapsAny(HSAuint32 gpu_id, uint64_t va, uint64_t size) {
-  char path[96];
-  snprintf(path, sizeof(path), "/sys/kernel/debug/vkfd/%u/vm", gpu_id);
-  FILE* f = fopen(path, "r");
-  if (f == NULL) return -1;
-  char line[256];
-  int found = 0;
-  while (fgets(line, sizeof(line), f) != NULL) {
-    uint64_t start, end;
-    if (sscanf(line, "0x%" SCNx64 "-0x%" SCNx64, &start, &end) == 2 && start < va + size &&
-        va < end) {
-      found = 1;
-      size_t used = strlen(views);
-      snprintf(views + used, sizeof(views) - used, "    %s: %s", path, line);
-    }
-  }
-  fclose(f);
-  return found;
+  return VmScan(gpu_id, va, size, kVmOverlaps, Collect);
 }
 
 static void Report(const char* step, HSAKMT_STATUS status, void* ptr, uint64_t size) {
@@ -69,20 +60,8 @@ int main(void) {
   }
   HsaSystemProperties props;
   if (hsaKmtAcquireSystemProperties(&props) != HSAKMT_STATUS_SUCCESS) return 2;
-  for (HSAuint32 n = 0; n < props.NumNodes && n_gpus < MAX_GPUS; ++n) {
-    HsaNodeProperties node;
-    if (hsaKmtGetNodeProperties(n, &node) != HSAKMT_STATUS_SUCCESS || node.NumFComputeCores == 0) {
-      continue;
-    }
-    char path[96];
-    snprintf(path, sizeof(path), "/sys/devices/virtual/kfd/kfd/topology/nodes/%u/gpu_id", n);
-    FILE* f = fopen(path, "r");
-    unsigned id = 0;
-    if (f == NULL || fscanf(f, "%u", &id) != 1) return 2;
-    fclose(f);
-    gpu_nodes[n_gpus] = n;
-    gpu_ids[n_gpus++] = id;
-  }
+  n_gpus = FindGpuNodes(&props, gpu_nodes, gpu_ids, MAX_GPUS);
+  if (n_gpus < 1) return 2;
   const uint64_t size = 2ull << 20;
   HsaMemFlags flags;
   memset(&flags, 0, sizeof(flags));
