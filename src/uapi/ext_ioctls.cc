@@ -11,7 +11,6 @@
 #include <vkfd/vkfd_ioctl.h>
 
 #include <cinttypes>
-#include <cstdarg>
 #include <cstdio>
 #include <memory>
 #include <vector>
@@ -23,6 +22,7 @@
 #include "kfd/map_status.h"
 #include "kfd/process.h"
 #include "uapi/errno_table.h"
+#include "uapi/describe.h"
 #include "uapi/ioctl_table.h"
 #include "uapi/kfd_device.h"
 
@@ -195,46 +195,36 @@ Code MapStatus(IoctlContext& ctx, void* data) {
 
 // ---- Decoders for the ioctl log ------------------------------------------------------------------
 
-void Add(std::string* out, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
-void Add(std::string* out, const char* fmt, ...) {
-  char buf[96];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(buf, sizeof(buf), fmt, ap);
-  va_end(ap);
-  if (!out->empty()) *out += ' ';
-  *out += buf;
-}
 
 void DescribeMapAsync(const void* data, std::string* o) {
   const auto& a = *static_cast<const vkfd_map_async_args*>(data);
-  Add(o, "handle=0x%" PRIx64, static_cast<uint64_t>(a.handle));
-  Add(o, "n_devices=%u n_success=%u fence_fd=%d", a.n_devices, a.n_success, a.fence_fd);
+  Describe(o, "handle=0x%" PRIx64, static_cast<uint64_t>(a.handle));
+  Describe(o, "n_devices=%u n_success=%u fence_fd=%d", a.n_devices, a.n_success, a.fence_fd);
 }
 void DescribeFenceWait(const void* data, std::string* o) {
   const auto& a = *static_cast<const vkfd_fence_wait_args*>(data);
-  Add(o, "count=%u flags=0x%x deadline_ns=%" PRId64, a.count, a.flags,
+  Describe(o, "count=%u flags=0x%x deadline_ns=%" PRId64, a.count, a.flags,
       static_cast<int64_t>(a.deadline_ns));
-  Add(o, "first_signaled=%u error=%d", a.first_signaled, a.error);
+  Describe(o, "first_signaled=%u error=%d", a.first_signaled, a.error);
 }
 void DescribeFenceInfo(const void* data, std::string* o) {
   const auto& a = *static_cast<const vkfd_fence_info_args*>(data);
-  Add(o, "status=%d num_fences=%u timestamp_ns=%" PRId64, a.status, a.num_fences,
+  Describe(o, "status=%d num_fences=%u timestamp_ns=%" PRId64, a.status, a.num_fences,
       static_cast<int64_t>(a.timestamp_ns));
 }
 void DescribeFenceMerge(const void* data, std::string* o) {
   const auto& a = *static_cast<const vkfd_fence_merge_args*>(data);
-  Add(o, "fd2=%d fence=%d", a.fd2, a.fence);
+  Describe(o, "fd2=%d fence=%d", a.fd2, a.fence);
 }
 void DescribeMapAtomic(const void* data, std::string* o) {
   const auto& a = *static_cast<const vkfd_map_atomic_args*>(data);
-  Add(o, "handle=0x%" PRIx64, static_cast<uint64_t>(a.handle));
-  Add(o, "n_devices=%u flags=0x%x failed_index=%u", a.n_devices, a.flags, a.failed_index);
+  Describe(o, "handle=0x%" PRIx64, static_cast<uint64_t>(a.handle));
+  Describe(o, "n_devices=%u flags=0x%x failed_index=%u", a.n_devices, a.flags, a.failed_index);
 }
 void DescribeMapStatus(const void* data, std::string* o) {
   const auto& a = *static_cast<const vkfd_map_status_args*>(data);
-  Add(o, "handle=0x%" PRIx64, static_cast<uint64_t>(a.handle));
-  Add(o, "n_devices=%u n_failed=%u", a.n_devices, a.n_failed);
+  Describe(o, "handle=0x%" PRIx64, static_cast<uint64_t>(a.handle));
+  Describe(o, "n_devices=%u n_failed=%u", a.n_devices, a.n_failed);
 }
 
 const IoctlDesc kKfdFdCommands[] = {

@@ -2,157 +2,98 @@
 
 #include <linux/kfd_ioctl.h>
 
-#include <cinttypes>
 #include <cstdio>
+
+#include "uapi/describe.h"
 
 namespace vkfd::uapi {
 namespace {
 
-template <typename T, typename F>
-IoctlDescriber Describe(F f) {
-  (void)f;
-  return [](const void* args, std::string* out) { F{}(*static_cast<const T*>(args), out); };
+// Decoders for the ioctl log, one per argument struct (describe.h). Addresses, sizes, ids and flags
+// in hex, counts in decimal.
+void DescAlloc(const void* d, std::string* o) {
+  const auto& a = Args<kfd_ioctl_alloc_memory_of_gpu_args>(d);
+  Describe(o, "gpu_id=0x%x va=0x%llx size=0x%llx flags=0x%x handle=0x%llx mmap_offset=0x%llx",
+           a.gpu_id, (unsigned long long)a.va_addr, (unsigned long long)a.size, a.flags,
+           (unsigned long long)a.handle, (unsigned long long)a.mmap_offset);
 }
-
-void Append(std::string* out, const char* fmt, uint64_t v) {
-  char buf[64];
-  snprintf(buf, sizeof(buf), fmt, v);
-  if (!out->empty()) *out += ' ';
-  *out += buf;
+void DescFree(const void* d, std::string* o) {
+  Describe(o, "handle=0x%llx", (unsigned long long)Args<kfd_ioctl_free_memory_of_gpu_args>(d).handle);
 }
-
-struct DescAlloc {
-  void operator()(const kfd_ioctl_alloc_memory_of_gpu_args& a, std::string* o) const {
-    Append(o, "gpu_id=0x%" PRIx64, a.gpu_id);
-    Append(o, "va=0x%" PRIx64, a.va_addr);
-    Append(o, "size=0x%" PRIx64, a.size);
-    Append(o, "flags=0x%" PRIx64, a.flags);
-    Append(o, "handle=0x%" PRIx64, a.handle);
-    Append(o, "mmap_offset=0x%" PRIx64, a.mmap_offset);
-  }
-};
-struct DescFree {
-  void operator()(const kfd_ioctl_free_memory_of_gpu_args& a, std::string* o) const {
-    Append(o, "handle=0x%" PRIx64, a.handle);
-  }
-};
-struct DescMap {
-  void operator()(const kfd_ioctl_map_memory_to_gpu_args& a, std::string* o) const {
-    Append(o, "handle=0x%" PRIx64, a.handle);
-    Append(o, "n_devices=%" PRIu64, a.n_devices);
-    Append(o, "n_success=%" PRIu64, a.n_success);
-  }
-};
-struct DescAcquire {
-  void operator()(const kfd_ioctl_acquire_vm_args& a, std::string* o) const {
-    Append(o, "drm_fd=%" PRIu64, a.drm_fd);
-    Append(o, "gpu_id=0x%" PRIx64, a.gpu_id);
-  }
-};
-struct DescAvail {
-  void operator()(const kfd_ioctl_get_available_memory_args& a, std::string* o) const {
-    Append(o, "gpu_id=0x%" PRIx64, a.gpu_id);
-    Append(o, "available=0x%" PRIx64, a.available);
-  }
-};
-struct DescVersion {
-  void operator()(const kfd_ioctl_get_version_args& a, std::string* o) const {
-    Append(o, "major=%" PRIu64, a.major_version);
-    Append(o, "minor=%" PRIu64, a.minor_version);
-  }
-};
-
-struct DescPolicy {
-  void operator()(const kfd_ioctl_set_memory_policy_args& a, std::string* o) const {
-    Append(o, "gpu_id=0x%" PRIx64, a.gpu_id);
-    Append(o, "default=%" PRIu64, a.default_policy);
-    Append(o, "alternate=%" PRIu64, a.alternate_policy);
-  }
-};
-struct DescAperturesNew {
-  void operator()(const kfd_ioctl_get_process_apertures_new_args& a, std::string* o) const {
-    Append(o, "num_of_nodes=%" PRIu64, a.num_of_nodes);
-  }
-};
-struct DescXnack {
-  void operator()(const kfd_ioctl_set_xnack_mode_args& a, std::string* o) const {
-    char buf[32];
-    snprintf(buf, sizeof(buf), "xnack_enabled=%d", a.xnack_enabled);
-    if (!o->empty()) *o += ' ';
-    *o += buf;
-  }
-};
-struct DescClock {
-  void operator()(const kfd_ioctl_get_clock_counters_args& a, std::string* o) const {
-    Append(o, "gpu_id=0x%" PRIx64, a.gpu_id);
-    Append(o, "gpu_clock=%" PRIu64, a.gpu_clock_counter);
-    Append(o, "system_clock_freq=%" PRIu64, a.system_clock_freq);
-  }
-};
-struct DescCreateEvent {
-  void operator()(const kfd_ioctl_create_event_args& a, std::string* o) const {
-    Append(o, "type=%" PRIu64, a.event_type);
-    Append(o, "auto_reset=%" PRIu64, a.auto_reset);
-    Append(o, "event_page_offset=0x%" PRIx64, a.event_page_offset);
-    Append(o, "event_id=%" PRIu64, a.event_id);
-    Append(o, "slot=%" PRIu64, a.event_slot_index);
-  }
-};
-struct DescEventId {
-  void operator()(const kfd_ioctl_set_event_args& a, std::string* o) const {
-    Append(o, "event_id=%" PRIu64, a.event_id);
-  }
-};
-struct DescWait {
-  void operator()(const kfd_ioctl_wait_events_args& a, std::string* o) const {
-    Append(o, "num_events=%" PRIu64, a.num_events);
-    Append(o, "wait_for_all=%" PRIu64, a.wait_for_all);
-    Append(o, "timeout=%" PRIu64, a.timeout);
-    Append(o, "wait_result=%" PRIu64, a.wait_result);
-  }
-};
-struct DescScratch {
-  void operator()(const kfd_ioctl_set_scratch_backing_va_args& a, std::string* o) const {
-    Append(o, "gpu_id=0x%" PRIx64, a.gpu_id);
-    Append(o, "va=0x%" PRIx64, a.va_addr);
-  }
-};
-struct DescTrap {
-  void operator()(const kfd_ioctl_set_trap_handler_args& a, std::string* o) const {
-    Append(o, "gpu_id=0x%" PRIx64, a.gpu_id);
-    Append(o, "tba=0x%" PRIx64, a.tba_addr);
-    Append(o, "tma=0x%" PRIx64, a.tma_addr);
-  }
-};
-struct DescTile {
-  void operator()(const kfd_ioctl_get_tile_config_args& a, std::string* o) const {
-    Append(o, "gpu_id=0x%" PRIx64, a.gpu_id);
-    Append(o, "num_tile_configs=%" PRIu64, a.num_tile_configs);
-    Append(o, "gb_addr_config=0x%" PRIx64, a.gb_addr_config);
-  }
-};
-struct DescCreateQueue {
-  void operator()(const kfd_ioctl_create_queue_args& a, std::string* o) const {
-    Append(o, "gpu_id=0x%" PRIx64, a.gpu_id);
-    Append(o, "type=%" PRIu64, a.queue_type);
-    Append(o, "ring=0x%" PRIx64, a.ring_base_address);
-    Append(o, "ring_size=0x%" PRIx64, a.ring_size);
-    Append(o, "queue_id=%" PRIu64, a.queue_id);
-    Append(o, "doorbell_offset=0x%" PRIx64, a.doorbell_offset);
-  }
-};
-struct DescQueueId {
-  void operator()(const kfd_ioctl_destroy_queue_args& a, std::string* o) const {
-    Append(o, "queue_id=%" PRIu64, a.queue_id);
-  }
-};
-struct DescUpdateQueue {
-  void operator()(const kfd_ioctl_update_queue_args& a, std::string* o) const {
-    Append(o, "queue_id=%" PRIu64, a.queue_id);
-    Append(o, "ring=0x%" PRIx64, a.ring_base_address);
-    Append(o, "ring_size=0x%" PRIx64, a.ring_size);
-  }
-};
+void DescMap(const void* d, std::string* o) {
+  const auto& a = Args<kfd_ioctl_map_memory_to_gpu_args>(d);
+  Describe(o, "handle=0x%llx n_devices=%u n_success=%u", (unsigned long long)a.handle, a.n_devices,
+           a.n_success);
+}
+void DescAcquire(const void* d, std::string* o) {
+  const auto& a = Args<kfd_ioctl_acquire_vm_args>(d);
+  Describe(o, "drm_fd=%u gpu_id=0x%x", a.drm_fd, a.gpu_id);
+}
+void DescAvail(const void* d, std::string* o) {
+  const auto& a = Args<kfd_ioctl_get_available_memory_args>(d);
+  Describe(o, "gpu_id=0x%x available=0x%llx", a.gpu_id, (unsigned long long)a.available);
+}
+void DescVersion(const void* d, std::string* o) {
+  const auto& a = Args<kfd_ioctl_get_version_args>(d);
+  Describe(o, "major=%u minor=%u", a.major_version, a.minor_version);
+}
+void DescPolicy(const void* d, std::string* o) {
+  const auto& a = Args<kfd_ioctl_set_memory_policy_args>(d);
+  Describe(o, "gpu_id=0x%x default=%u alternate=%u", a.gpu_id, a.default_policy,
+           a.alternate_policy);
+}
+void DescAperturesNew(const void* d, std::string* o) {
+  Describe(o, "num_of_nodes=%u", Args<kfd_ioctl_get_process_apertures_new_args>(d).num_of_nodes);
+}
+void DescXnack(const void* d, std::string* o) {
+  Describe(o, "xnack_enabled=%d", Args<kfd_ioctl_set_xnack_mode_args>(d).xnack_enabled);
+}
+void DescClock(const void* d, std::string* o) {
+  const auto& a = Args<kfd_ioctl_get_clock_counters_args>(d);
+  Describe(o, "gpu_id=0x%x gpu_clock=%llu system_clock_freq=%llu", a.gpu_id,
+           (unsigned long long)a.gpu_clock_counter, (unsigned long long)a.system_clock_freq);
+}
+void DescCreateEvent(const void* d, std::string* o) {
+  const auto& a = Args<kfd_ioctl_create_event_args>(d);
+  Describe(o, "type=%u auto_reset=%u event_page_offset=0x%llx event_id=%u slot=%u", a.event_type,
+           a.auto_reset, (unsigned long long)a.event_page_offset, a.event_id, a.event_slot_index);
+}
+void DescEventId(const void* d, std::string* o) {
+  Describe(o, "event_id=%u", Args<kfd_ioctl_set_event_args>(d).event_id);
+}
+void DescWait(const void* d, std::string* o) {
+  const auto& a = Args<kfd_ioctl_wait_events_args>(d);
+  Describe(o, "num_events=%u wait_for_all=%u timeout=%u wait_result=%u", a.num_events,
+           a.wait_for_all, a.timeout, a.wait_result);
+}
+void DescScratch(const void* d, std::string* o) {
+  const auto& a = Args<kfd_ioctl_set_scratch_backing_va_args>(d);
+  Describe(o, "gpu_id=0x%x va=0x%llx", a.gpu_id, (unsigned long long)a.va_addr);
+}
+void DescTrap(const void* d, std::string* o) {
+  const auto& a = Args<kfd_ioctl_set_trap_handler_args>(d);
+  Describe(o, "gpu_id=0x%x tba=0x%llx tma=0x%llx", a.gpu_id, (unsigned long long)a.tba_addr,
+           (unsigned long long)a.tma_addr);
+}
+void DescTile(const void* d, std::string* o) {
+  const auto& a = Args<kfd_ioctl_get_tile_config_args>(d);
+  Describe(o, "gpu_id=0x%x num_tile_configs=%u gb_addr_config=0x%x", a.gpu_id, a.num_tile_configs,
+           a.gb_addr_config);
+}
+void DescCreateQueue(const void* d, std::string* o) {
+  const auto& a = Args<kfd_ioctl_create_queue_args>(d);
+  Describe(o, "gpu_id=0x%x type=%u ring=0x%llx ring_size=0x%x queue_id=%u doorbell_offset=0x%llx",
+           a.gpu_id, a.queue_type, (unsigned long long)a.ring_base_address, a.ring_size, a.queue_id,
+           (unsigned long long)a.doorbell_offset);
+}
+void DescQueueId(const void* d, std::string* o) {
+  Describe(o, "queue_id=%u", Args<kfd_ioctl_destroy_queue_args>(d).queue_id);
+}
+void DescUpdateQueue(const void* d, std::string* o) {
+  const auto& a = Args<kfd_ioctl_update_queue_args>(d);
+  Describe(o, "queue_id=%u ring=0x%llx ring_size=0x%x", a.queue_id,
+           (unsigned long long)a.ring_base_address, a.ring_size);
+}
 
 constexpr unsigned kTableSize = AMDKFD_COMMAND_END;  // 0x24 on 6.1
 
@@ -166,48 +107,48 @@ struct Table {
     // Every number the 6.1 kernel defines gets its definition (sizes and directions matter for
     // dispatch even where vkfd has no handler yet).
     set(AMDKFD_IOC_GET_VERSION, GetVersion, "GET_VERSION",
-        Describe<kfd_ioctl_get_version_args>(DescVersion{}));
+        DescVersion);
     set(AMDKFD_IOC_CREATE_QUEUE, CreateQueue, "CREATE_QUEUE",
-        Describe<kfd_ioctl_create_queue_args>(DescCreateQueue{}));
+        DescCreateQueue);
     set(AMDKFD_IOC_DESTROY_QUEUE, DestroyQueue, "DESTROY_QUEUE",
-        Describe<kfd_ioctl_destroy_queue_args>(DescQueueId{}));
+        DescQueueId);
     set(AMDKFD_IOC_SET_MEMORY_POLICY, SetMemoryPolicy, "SET_MEMORY_POLICY",
-        Describe<kfd_ioctl_set_memory_policy_args>(DescPolicy{}));
+        DescPolicy);
     set(AMDKFD_IOC_GET_CLOCK_COUNTERS, GetClockCounters, "GET_CLOCK_COUNTERS",
-        Describe<kfd_ioctl_get_clock_counters_args>(DescClock{}));
+        DescClock);
     set(AMDKFD_IOC_GET_PROCESS_APERTURES, GetProcessApertures, "GET_PROCESS_APERTURES");
     set(AMDKFD_IOC_UPDATE_QUEUE, UpdateQueue, "UPDATE_QUEUE",
-        Describe<kfd_ioctl_update_queue_args>(DescUpdateQueue{}));
+        DescUpdateQueue);
     set(AMDKFD_IOC_CREATE_EVENT, CreateEvent, "CREATE_EVENT",
-        Describe<kfd_ioctl_create_event_args>(DescCreateEvent{}));
+        DescCreateEvent);
     set(AMDKFD_IOC_DESTROY_EVENT, DestroyEvent, "DESTROY_EVENT",
-        Describe<kfd_ioctl_set_event_args>(DescEventId{}));
-    set(AMDKFD_IOC_SET_EVENT, SetEvent, "SET_EVENT", Describe<kfd_ioctl_set_event_args>(DescEventId{}));
+        DescEventId);
+    set(AMDKFD_IOC_SET_EVENT, SetEvent, "SET_EVENT", DescEventId);
     set(AMDKFD_IOC_RESET_EVENT, ResetEvent, "RESET_EVENT",
-        Describe<kfd_ioctl_set_event_args>(DescEventId{}));
+        DescEventId);
     set(AMDKFD_IOC_WAIT_EVENTS, WaitEvents, "WAIT_EVENTS",
-        Describe<kfd_ioctl_wait_events_args>(DescWait{}));
+        DescWait);
     set(AMDKFD_IOC_DBG_REGISTER_DEPRECATED, DeprecatedDebug, "DBG_REGISTER");
     set(AMDKFD_IOC_DBG_UNREGISTER_DEPRECATED, DeprecatedDebug, "DBG_UNREGISTER");
     set(AMDKFD_IOC_DBG_ADDRESS_WATCH_DEPRECATED, DeprecatedDebug, "DBG_ADDRESS_WATCH");
     set(AMDKFD_IOC_DBG_WAVE_CONTROL_DEPRECATED, DeprecatedDebug, "DBG_WAVE_CONTROL");
     set(AMDKFD_IOC_SET_SCRATCH_BACKING_VA, SetScratchBackingVa, "SET_SCRATCH_BACKING_VA",
-        Describe<kfd_ioctl_set_scratch_backing_va_args>(DescScratch{}));
+        DescScratch);
     set(AMDKFD_IOC_GET_TILE_CONFIG, GetTileConfig, "GET_TILE_CONFIG",
-        Describe<kfd_ioctl_get_tile_config_args>(DescTile{}));
+        DescTile);
     set(AMDKFD_IOC_SET_TRAP_HANDLER, SetTrapHandler, "SET_TRAP_HANDLER",
-        Describe<kfd_ioctl_set_trap_handler_args>(DescTrap{}));
+        DescTrap);
     set(AMDKFD_IOC_GET_PROCESS_APERTURES_NEW, GetProcessAperturesNew, "GET_PROCESS_APERTURES_NEW",
-        Describe<kfd_ioctl_get_process_apertures_new_args>(DescAperturesNew{}));
-    set(AMDKFD_IOC_ACQUIRE_VM, AcquireVm, "ACQUIRE_VM", Describe<kfd_ioctl_acquire_vm_args>(DescAcquire{}));
+        DescAperturesNew);
+    set(AMDKFD_IOC_ACQUIRE_VM, AcquireVm, "ACQUIRE_VM", DescAcquire);
     set(AMDKFD_IOC_ALLOC_MEMORY_OF_GPU, AllocMemoryOfGpu, "ALLOC_MEMORY_OF_GPU",
-        Describe<kfd_ioctl_alloc_memory_of_gpu_args>(DescAlloc{}));
+        DescAlloc);
     set(AMDKFD_IOC_FREE_MEMORY_OF_GPU, FreeMemoryOfGpu, "FREE_MEMORY_OF_GPU",
-        Describe<kfd_ioctl_free_memory_of_gpu_args>(DescFree{}));
+        DescFree);
     set(AMDKFD_IOC_MAP_MEMORY_TO_GPU, MapMemoryToGpu, "MAP_MEMORY_TO_GPU",
-        Describe<kfd_ioctl_map_memory_to_gpu_args>(DescMap{}));
+        DescMap);
     set(AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, UnmapMemoryFromGpu, "UNMAP_MEMORY_FROM_GPU",
-        Describe<kfd_ioctl_map_memory_to_gpu_args>(DescMap{}));
+        DescMap);
     set(AMDKFD_IOC_SET_CU_MASK, nullptr, "SET_CU_MASK");
     set(AMDKFD_IOC_GET_QUEUE_WAVE_STATE, nullptr, "GET_QUEUE_WAVE_STATE");
     set(AMDKFD_IOC_GET_DMABUF_INFO, nullptr, "GET_DMABUF_INFO");
@@ -216,11 +157,11 @@ struct Table {
     set(AMDKFD_IOC_SMI_EVENTS, nullptr, "SMI_EVENTS");
     set(AMDKFD_IOC_SVM, nullptr, "SVM");
     set(AMDKFD_IOC_SET_XNACK_MODE, SetXnackMode, "SET_XNACK_MODE",
-        Describe<kfd_ioctl_set_xnack_mode_args>(DescXnack{}));
+        DescXnack);
     set(AMDKFD_IOC_CRIU_OP, CriuOp, "CRIU_OP");
     entries[_IOC_NR(AMDKFD_IOC_CRIU_OP)].checkpoint_restore = true;
     set(AMDKFD_IOC_AVAILABLE_MEMORY, AvailableMemory, "AVAILABLE_MEMORY",
-        Describe<kfd_ioctl_get_available_memory_args>(DescAvail{}));
+        DescAvail);
 
     // The support matrix (docs/support-matrix.md is generated from this: `vkfd support-matrix`).
     auto note = [this](unsigned long cmd, const char* text) { entries[_IOC_NR(cmd)].support = text; };
