@@ -28,9 +28,6 @@ constexpr uint64_t kGpuvmBase = 0x4000;
 constexpr uint64_t kGpuvmLimit = (1ull << 47) - 1;
 constexpr uint64_t kIbBase = 0x1000;
 constexpr uint64_t kCwsrBase = 0x2000;
-// set_cache_memory_policy's APE1 checks.
-constexpr uint64_t kApe1FixedBitsMask = 0xffff80000000ffffull;
-constexpr uint64_t kApe1LimitAlignment = 0xffff;
 
 // Is [addr, addr + size) mapped in this address space? (What pinning user pages needs.)
 bool UserRangeMapped(uint64_t addr, uint64_t size) {
@@ -176,18 +173,11 @@ Status Process::SetMemoryPolicy(uint32_t gpu_id, int default_policy, int alterna
   ProcessDevice* pdd = DeviceByIdLocked(gpu_id);
   if (pdd == nullptr) return Status(Code::kInvalidArgs);
   if (!BindLocked(gpu_id).ok()) return Status(Code::kNoProcess);
-  if (alternate_size == 0) {
-    pdd->ape1_base = 1;
-    pdd->ape1_limit = 0;
-  } else {
-    const uint64_t limit = alternate_base + alternate_size - 1;
-    if (limit <= alternate_base || (alternate_base & kApe1FixedBitsMask) != 0 ||
-        (limit & kApe1FixedBitsMask) != kApe1LimitAlignment) {
-      return Status(Code::kInvalidArgs);
-    }
-    pdd->ape1_base = alternate_base;
-    pdd->ape1_limit = limit;
-  }
+  // GFX9 has no APE1: its queue manager has no set_cache_memory_policy of its own, so 6.1's
+  // set_cache_memory_policy() returns success before it would check the alternate aperture (the
+  // alignment checks are CIK/VI's). The values are only recorded.
+  pdd->ape1_base = alternate_size == 0 ? 1 : alternate_base;
+  pdd->ape1_limit = alternate_size == 0 ? 0 : alternate_base + alternate_size - 1;
   pdd->default_policy = default_policy;
   pdd->alternate_policy = alternate_policy;
   return Status::Ok();

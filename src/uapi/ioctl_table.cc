@@ -169,7 +169,8 @@ struct Table {
     note(AMDKFD_IOC_CREATE_QUEUE, "bookkeeping: queue ids, doorbell slots and the 6.1 doorbell-offset "
                                   "encoding; nothing executes");
     note(AMDKFD_IOC_DESTROY_QUEUE, "bookkeeping");
-    note(AMDKFD_IOC_SET_MEMORY_POLICY, "policies and APE1 checked as 6.1; ESRCH unbound");
+    note(AMDKFD_IOC_SET_MEMORY_POLICY, "policies checked; GFX9 has no APE1, so any aperture is "
+                                       "accepted, as 6.1; ESRCH unbound");
     note(AMDKFD_IOC_GET_CLOCK_COUNTERS, "CLOCK_MONOTONIC_RAW counters, system_clock_freq 1e9");
     note(AMDKFD_IOC_GET_PROCESS_APERTURES, "GFX9 apertures, at most 7 nodes");
     note(AMDKFD_IOC_UPDATE_QUEUE, "bookkeeping; EFAULT for an unknown queue, as 6.1");

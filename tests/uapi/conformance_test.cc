@@ -391,6 +391,10 @@ TEST_F(ConformanceTest, AperturesAndPolicies) {
   pol.default_policy = KFD_IOC_CACHE_POLICY_COHERENT;
   pol.alternate_policy = KFD_IOC_CACHE_POLICY_NONCOHERENT;
   EXPECT_EQ(0, Call(AMDKFD_IOC_SET_MEMORY_POLICY, &pol));
+  // GFX9 has no APE1: 6.1 accepts any alternate aperture there (the alignment checks are CIK/VI's).
+  pol.alternate_aperture_base = 0x1234;
+  pol.alternate_aperture_size = 0x10;
+  EXPECT_EQ(0, Call(AMDKFD_IOC_SET_MEMORY_POLICY, &pol));
   pol.default_policy = 7;
   EXPECT_EQ(-1, Call(AMDKFD_IOC_SET_MEMORY_POLICY, &pol));
   EXPECT_EQ(EINVAL, errno);
