@@ -38,7 +38,7 @@ EventTable::~EventTable() {
   }
 }
 
-EventTable::Event* EventTable::FindLocked(uint32_t id) {
+EventTable::Event* EventTable::FindLocked(uint32_t id) const {
   for (Event* ev : events_) {
     if (ev->id == id) return ev;
   }
@@ -249,6 +249,11 @@ Status EventTable::Wait(std::span<const uint32_t> ids, bool wait_all, uint32_t t
   *result = state;
   if (state == WaitResult::kFail) return Status(Code::kIo);
   return Status::Ok();
+}
+
+bool EventTable::Exists(uint32_t id) const {
+  MutexLock lock(&mu_);
+  return FindLocked(id) != nullptr;
 }
 
 size_t EventTable::DebugEventCount() const {

@@ -76,6 +76,8 @@ class EventTable {
   Status Wait(std::span<const uint32_t> ids, bool wait_all, uint32_t timeout_ms, WaitResult* result,
               uint32_t* remaining_ms) EXCLUDES(mu_);
 
+  // Whether an event with this id exists now (WAIT_EVENTS checks each entry as it copies it in).
+  bool Exists(uint32_t id) const EXCLUDES(mu_);
   size_t DebugEventCount() const EXCLUDES(mu_);
 
  private:
@@ -93,7 +95,7 @@ class EventTable {
     std::vector<Waiter*> waiters;
   };
 
-  Event* FindLocked(uint32_t id) REQUIRES(mu_);
+  Event* FindLocked(uint32_t id) const REQUIRES(mu_);
   void WakeLocked(Event* ev) REQUIRES(mu_);
   static void SetLocked(Event* ev);
   WaitResult TestLocked(std::span<Waiter> waiters, bool wait_all) REQUIRES(mu_);

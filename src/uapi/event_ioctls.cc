@@ -10,6 +10,12 @@
 #include "uapi/ioctl_table.h"
 
 namespace vkfd::uapi {
+namespace {
+
+constexpr uint64_t kEventWaiterBytes = 56;        // sizeof(struct kfd_event_waiter) on 6.1, x86-64
+constexpr uint64_t kKmallocMaxBytes = 4ull << 20;  // KMALLOC_MAX_SIZE
+
+}  // namespace
 
 Code CreateEvent(IoctlContext& ctx, void* data) {
   auto& args = *static_cast<kfd_ioctl_create_event_args*>(data);
@@ -47,7 +53,14 @@ Code ResetEvent(IoctlContext& ctx, void* data) {
 
 Code WaitEvents(IoctlContext& ctx, void* data) {
   auto& args = *static_cast<kfd_ioctl_wait_events_args*>(data);
-  // Each kfd_event_data is copied in one by one; only event_id matters for the events vkfd raises.
+  // kfd_wait_on_events: kcalloc of one waiter per event (56 bytes each) fails past KMALLOC_MAX_SIZE.
+  if (uint64_t{args.num_events} * kEventWaiterBytes > kKmallocMaxBytes) {
+    args.wait_result = KFD_IOC_WAIT_RESULT_FAIL;
+    return Code::kNoMemory;
+  }
+  // Then each kfd_event_data is copied in and its event looked up, one by one: the first entry
+  // that fails decides between EFAULT (bad pointer) and EINVAL (unknown event). Only event_id
+  // matters for the events vkfd raises.
   std::vector<uint32_t> ids(args.num_events);
   for (uint32_t i = 0; i < args.num_events; ++i) {
     kfd_event_data event;
@@ -56,6 +69,10 @@ Code WaitEvents(IoctlContext& ctx, void* data) {
       return Code::kFault;
     }
     ids[i] = event.event_id;
+    if (!ctx.process->events().Exists(ids[i])) {
+      args.wait_result = KFD_IOC_WAIT_RESULT_FAIL;
+      return Code::kInvalidArgs;
+    }
   }
   kfd::WaitResult result = kfd::WaitResult::kFail;
   uint32_t remaining = args.timeout;

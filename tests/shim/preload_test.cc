@@ -413,6 +413,38 @@ TEST_F(Kfd, DestroyDuringAWaitIsEio) {
   EXPECT_EQ(EINVAL, errno);
 }
 
+// kfd_wait_on_events' order of errors: the waiter array first (kcalloc: ENOMEM past 4 MiB), then
+// each entry copied in and looked up in turn, so the first bad one decides EFAULT or EINVAL.
+TEST_F(Kfd, WaitEventsBadInputInTheKernelsOrder) {
+  const uint32_t id = CreateSignalEvent(false);
+  kfd_ioctl_wait_events_args args{};
+  args.num_events = 0x7fffffff;
+  args.events_ptr = 16;  // never read
+  EXPECT_EQ(-1, ioctl(kfd_, AMDKFD_IOC_WAIT_EVENTS, &args));
+  EXPECT_EQ(ENOMEM, errno);
+  EXPECT_EQ(uint32_t{KFD_IOC_WAIT_RESULT_FAIL}, args.wait_result);
+  // An unknown event before a bad pointer: EINVAL; a good one before it: EFAULT.
+  void* page = mmap(nullptr, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(MAP_FAILED, page);
+  ASSERT_EQ(0, munmap(static_cast<char*>(page) + 4096, 4096));
+  auto* last = reinterpret_cast<kfd_event_data*>(static_cast<char*>(page) + 4096) - 1;
+  args = {};
+  args.events_ptr = reinterpret_cast<uint64_t>(last);
+  args.num_events = 2;  // entry 1 lies in the unmapped page
+  args.timeout = 0;
+  last->event_id = id + 1000;
+  EXPECT_EQ(-1, ioctl(kfd_, AMDKFD_IOC_WAIT_EVENTS, &args));
+  EXPECT_EQ(EINVAL, errno);
+  last->event_id = id;
+  EXPECT_EQ(-1, ioctl(kfd_, AMDKFD_IOC_WAIT_EVENTS, &args));
+  EXPECT_EQ(EFAULT, errno);
+  // No events at all: complete at once.
+  args.num_events = 0;
+  EXPECT_EQ(0, ioctl(kfd_, AMDKFD_IOC_WAIT_EVENTS, &args));
+  EXPECT_EQ(uint32_t{KFD_IOC_WAIT_RESULT_COMPLETE}, args.wait_result);
+  munmap(page, 4096);
+}
+
 std::atomic<int> g_handled{0};
 void CountSignal(int) { g_handled++; }
 
