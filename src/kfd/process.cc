@@ -709,6 +709,12 @@ void Process::Teardown() {
     pdd.vm.reset();
     pdd.drm_file_id = 0;
   }
+  // kfd_process_destroy_pdds / kfd_event_free_process: the events (and the kernel event page) and
+  // the queues go too. A caller still holding a table keeps it alive until it is done.
+  events_.reset();
+  queues_.reset();
+  has_signal_handle_ = false;
+  has_queues_ = false;
 }
 
 }  // namespace vkfd::kfd

@@ -181,7 +181,8 @@ class Process {
     int fd = -1;
     uint64_t offset = 0;
   };
-  EventTable& events() EXCLUDES(mu_);
+  // Held by the caller for as long as it uses it: Teardown drops the process's reference.
+  std::shared_ptr<EventTable> events() EXCLUDES(mu_);
   // CREATE_EVENT's event_page_offset: the GTT BO `handle` becomes the event page and FREE refuses it.
   // kInvalidArgs: a page exists, unknown gpu or handle, not a GTT BO; binding errors passed through.
   Status SetEventPage(uint64_t handle) EXCLUDES(mu_);
@@ -193,7 +194,7 @@ class Process {
   // CREATE_QUEUE after argument checks: kInvalidArgs unknown gpu, kNoProcess unbound.
   Result<CreatedQueue> CreateQueue(uint32_t gpu_id, const QueueProperties& props) EXCLUDES(mu_);
   Status DestroyQueue(uint32_t queue_id) EXCLUDES(mu_);
-  QueueTable& queues() EXCLUDES(mu_);
+  std::shared_ptr<QueueTable> queues() EXCLUDES(mu_);
   // kfd_mmap: kNoDevice for an unknown gpu (doorbell, MMIO, reserved), kInvalidArgs for a wrong size or
   // when nothing backs the offset (no DOORBELL / MMIO_REMAP BO on that GPU).
   Result<KfdMmapTarget> ResolveKfdMmap(uint64_t offset, uint64_t size) EXCLUDES(mu_);

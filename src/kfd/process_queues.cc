@@ -10,23 +10,23 @@
 
 namespace vkfd::kfd {
 
-EventTable& Process::events() {
+std::shared_ptr<EventTable> Process::events() {
   MutexLock lock(&mu_);
   if (!events_) events_ = std::make_shared<EventTable>();
-  return *events_;
+  return events_;
 }
 
-QueueTable& Process::queues() {
+std::shared_ptr<QueueTable> Process::queues() {
   MutexLock lock(&mu_);
   if (!queues_) queues_ = std::make_shared<QueueTable>();
-  return *queues_;
+  return queues_;
 }
 
 Status Process::SetEventPage(uint64_t handle) {
-  EventTable& table = events();
+  const std::shared_ptr<EventTable> table = events();
   MutexLock lock(&mu_);
   // kfd_kmap_event_page: an existing page is checked before anything else.
-  if (table.has_page()) return Status(Code::kInvalidArgs);
+  if (table->has_page()) return Status(Code::kInvalidArgs);
   ProcessDevice* pdd = DeviceByIdLocked(HandleGpuId(handle));
   if (pdd == nullptr) return Status(Code::kInvalidArgs);
   auto bound = BindLocked(pdd->gpu_id);
@@ -36,7 +36,7 @@ Status Process::SetEventPage(uint64_t handle) {
   // amdgpu_amdkfd_map_gtt_bo_to_kernel: only a GTT BO can be kmapped (a userptr BO gives -EINVAL).
   if (bo->domain != Domain::kGtt) return Status(Code::kInvalidArgs);
   uint8_t* host = driver_->node().gpu(bo->owner).memory->HostPtr(bo->memfd_offset);
-  VKFD_RETURN_IF_ERROR(table.SetUserPage(host, bo->backing_size));
+  VKFD_RETURN_IF_ERROR(table->SetUserPage(host, bo->backing_size));
   signal_handle_ = handle;
   has_signal_handle_ = true;
   return Status::Ok();
@@ -68,29 +68,29 @@ bool Process::HasGpu(uint32_t gpu_id) {
 }
 
 Result<CreatedQueue> Process::CreateQueue(uint32_t gpu_id, const QueueProperties& props) {
-  QueueTable& table = queues();
+  const std::shared_ptr<QueueTable> table = queues();
   MutexLock lock(&mu_);
   ProcessDevice* pdd = DeviceByIdLocked(gpu_id);
   if (pdd == nullptr) return Code::kInvalidArgs;
   if (!BindLocked(gpu_id).ok()) return Code::kNoProcess;
-  auto created = table.Create(pdd->gpu_index, gpu_id, props);
+  auto created = table->Create(pdd->gpu_index, gpu_id, props);
   if (!created.ok()) return created.code();
   has_queues_ = true;
   return created.value();
 }
 
 Status Process::DestroyQueue(uint32_t queue_id) {
-  QueueTable& table = queues();
+  const std::shared_ptr<QueueTable> table = queues();
   MutexLock lock(&mu_);
-  VKFD_RETURN_IF_ERROR(table.Destroy(queue_id));
-  has_queues_ = table.count() != 0;
+  VKFD_RETURN_IF_ERROR(table->Destroy(queue_id));
+  has_queues_ = table->count() != 0;
   return Status::Ok();
 }
 
 Result<Process::KfdMmapTarget> Process::ResolveKfdMmap(uint64_t offset, uint64_t size) {
   const uint64_t type = offset & kMmapTypeMask;
   if (type == kMmapTypeEvents) {
-    auto fd = events().MapKernelPage(size);
+    auto fd = events()->MapKernelPage(size);
     if (!fd.ok()) return fd.code();
     return KfdMmapTarget{fd.value(), 0};
   }

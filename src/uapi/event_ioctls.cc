@@ -23,7 +23,7 @@ Code CreateEvent(IoctlContext& ctx, void* data) {
     const Status page = ctx.process->SetEventPage(args.event_page_offset);
     if (!page.ok()) return page.code();
   }
-  auto created = ctx.process->events().Create(args.event_type, args.auto_reset != 0);
+  auto created = ctx.process->events()->Create(args.event_type, args.auto_reset != 0);
   if (!created.ok()) return created.code();
   args.event_id = created->id;
   args.event_trigger_data = created->id;
@@ -38,17 +38,17 @@ Code CreateEvent(IoctlContext& ctx, void* data) {
 
 Code DestroyEvent(IoctlContext& ctx, void* data) {
   auto& args = *static_cast<kfd_ioctl_destroy_event_args*>(data);
-  return ctx.process->events().Destroy(args.event_id).code();
+  return ctx.process->events()->Destroy(args.event_id).code();
 }
 
 Code SetEvent(IoctlContext& ctx, void* data) {
   auto& args = *static_cast<kfd_ioctl_set_event_args*>(data);
-  return ctx.process->events().Set(args.event_id).code();
+  return ctx.process->events()->Set(args.event_id).code();
 }
 
 Code ResetEvent(IoctlContext& ctx, void* data) {
   auto& args = *static_cast<kfd_ioctl_reset_event_args*>(data);
-  return ctx.process->events().Reset(args.event_id).code();
+  return ctx.process->events()->Reset(args.event_id).code();
 }
 
 Code WaitEvents(IoctlContext& ctx, void* data) {
@@ -69,7 +69,7 @@ Code WaitEvents(IoctlContext& ctx, void* data) {
       return Code::kFault;
     }
     ids[i] = event.event_id;
-    if (!ctx.process->events().Exists(ids[i])) {
+    if (!ctx.process->events()->Exists(ids[i])) {
       args.wait_result = KFD_IOC_WAIT_RESULT_FAIL;
       return Code::kInvalidArgs;
     }
@@ -77,7 +77,7 @@ Code WaitEvents(IoctlContext& ctx, void* data) {
   kfd::WaitResult result = kfd::WaitResult::kFail;
   uint32_t remaining = args.timeout;
   const Status status =
-      ctx.process->events().Wait(ids, args.wait_for_all != 0, args.timeout, &result, &remaining);
+      ctx.process->events()->Wait(ids, args.wait_for_all != 0, args.timeout, &result, &remaining);
   args.wait_result = static_cast<uint32_t>(result);
   const Code code = status.code();
   // An interrupted wait reports the time left, so that a restart waits only for the rest.

@@ -79,7 +79,7 @@ Code UpdateQueue(IoctlContext& ctx, void* data) {
   }
   if (args.ring_size != 0 && !IsPowerOfTwo(args.ring_size)) return Code::kInvalidArgs;
   return ctx.process->queues()
-      .Update(args.queue_id, args.ring_base_address, args.ring_size, args.queue_percentage,
+      ->Update(args.queue_id, args.ring_base_address, args.ring_size, args.queue_percentage,
               args.queue_priority)
       .code();
 }
