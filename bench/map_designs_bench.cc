@@ -106,20 +106,19 @@ bool Ioctl(unsigned long cmd, void* args) {
   return true;
 }
 
-bool MapBatched(uint64_t handle, const uint32_t* ids, uint32_t n) {
+// KFD's synchronous MAP or UNMAP (the two share one struct layout) of `handle` on `ids`.
+bool MapOrUnmap(unsigned long cmd, uint64_t handle, const uint32_t* ids, uint32_t n) {
   kfd_ioctl_map_memory_to_gpu_args m{};
   m.handle = handle;
   m.device_ids_array_ptr = reinterpret_cast<uint64_t>(ids);
   m.n_devices = n;
-  return Ioctl(AMDKFD_IOC_MAP_MEMORY_TO_GPU, &m);
+  return Ioctl(cmd, &m);
 }
-
+bool MapBatched(uint64_t handle, const uint32_t* ids, uint32_t n) {
+  return MapOrUnmap(AMDKFD_IOC_MAP_MEMORY_TO_GPU, handle, ids, n);
+}
 bool Unmap(uint64_t handle, const uint32_t* ids, uint32_t n) {
-  kfd_ioctl_unmap_memory_from_gpu_args m{};
-  m.handle = handle;
-  m.device_ids_array_ptr = reinterpret_cast<uint64_t>(ids);
-  m.n_devices = n;
-  return Ioctl(AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, &m);
+  return MapOrUnmap(AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, handle, ids, n);
 }
 
 // Maps the batch with one design; false on any failure.
