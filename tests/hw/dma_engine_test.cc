@@ -48,7 +48,6 @@ TEST(DmaEngineTest, TimingModelDelaysCompletionAndKeepsOrder) {
       completed++;
     });
   }
-  EXPECT_EQ(0, completed.load());  // nothing finishes at submission with a timing model
   while (completed.load() < 3) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   EXPECT_EQ((std::vector<int>{0, 1, 2}), order);
   // Job i completes no earlier than the engine time of jobs 0..i (1 ms each) plus the latency.
@@ -56,8 +55,12 @@ TEST(DmaEngineTest, TimingModelDelaysCompletionAndKeepsOrder) {
     EXPECT_GE(done_at[i] - start, std::chrono::milliseconds(5 + (i + 1))) << "job " << i;
   }
   EXPECT_EQ(2u, entries[999]);
-  // The idle engine started the first job in the caller's thread; the others queued behind it.
-  EXPECT_EQ(1u, engine.stats().inline_jobs);
+  // The idle engine starts the first job in the caller's thread. Whether the later ones start inline
+  // too depends on how long the host took between the submissions (the engine may be idle again), so
+  // only the bounds are the design's promise.
+  EXPECT_GE(engine.stats().inline_jobs, 1u);
+  EXPECT_LE(engine.stats().inline_jobs, 3u);
+  EXPECT_EQ(3u, engine.stats().jobs);
 }
 
 TEST(DmaEngineTest, JobCostIsEngineTimeSoQueuedJobsWaitForEachOther) {
