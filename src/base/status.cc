@@ -22,6 +22,8 @@ const char* CodeName(Code code) {
     case Code::kAgain: return "AGAIN";
     case Code::kNotFound: return "NOT_FOUND";
     case Code::kTooManyFiles: return "TOO_MANY_FILES";
+    case Code::kAccess: return "ACCESS";
+    case Code::kNotSupp: return "NOT_SUPP";
   }
   return "UNKNOWN";
 }

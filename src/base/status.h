@@ -17,7 +17,8 @@
 
 namespace vkfd {
 
-enum class Code : uint8_t {
+// [[nodiscard]]: a function returning a Code cannot have its result dropped silently.
+enum class [[nodiscard]] Code : uint8_t {
   kOk = 0,
   kInvalidArgs,      // EINVAL
   kNoMemory,         // ENOMEM
@@ -36,6 +37,8 @@ enum class Code : uint8_t {
   kAgain,            // EAGAIN
   kNotFound,         // ENOENT (e.g. an fd that is not a fence fd, as sync_file's MERGE)
   kTooManyFiles,     // EMFILE (no fd number left for a new file)
+  kAccess,           // EACCES (a file the caller may not use: render-node mmap, CRIU_OP)
+  kNotSupp,          // ENOTSUPP (524): kernel-internal, yet some KFD ioctls return it to user space
 };
 
 const char* CodeName(Code code);
@@ -91,13 +94,29 @@ class [[nodiscard]] Status {
 #endif
 };
 
-// Result<T>: a T or a non-Ok code.
+// Result<T>: a T or a non-Ok code. Checked like Status: in debug builds, destroying a Result whose
+// outcome was never inspected aborts, and so does reading the value of one that was not checked.
 template <typename T>
 class [[nodiscard]] Result {
  public:
   Result(T value) : code_(Code::kOk), value_(std::move(value)) {}  // NOLINT: implicit by design
   Result(Code code) : code_(code) { assert(code != Code::kOk); }   // NOLINT
   Result(Status status) : code_(status.code()) { assert(code_ != Code::kOk); }  // NOLINT
+  Result(Result&& other) noexcept : code_(other.code_), value_(std::move(other.value_)) {
+    checked_ = other.checked_;
+    other.checked_ = true;  // the outcome travels with the moved-to object
+  }
+  Result& operator=(Result&& other) noexcept {
+    AssertChecked();
+    code_ = other.code_;
+    value_ = std::move(other.value_);
+    checked_ = other.checked_;
+    other.checked_ = true;
+    return *this;
+  }
+  Result(const Result&) = delete;
+  Result& operator=(const Result&) = delete;
+  ~Result() { AssertChecked(); }
 
   bool ok() const {
     checked_ = true;
@@ -111,6 +130,8 @@ class [[nodiscard]] Result {
     checked_ = true;
     return Status(code_);
   }
+  // Explicitly drops a result whose outcome does not matter. Say why at the call.
+  void IgnoreError() const { checked_ = true; }
   T& value() & {
     assert(checked_ && code_ == Code::kOk);
     return *value_;
@@ -124,9 +145,18 @@ class [[nodiscard]] Result {
     return std::move(*value_);
   }
   T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
   T& operator*() { return value(); }
 
  private:
+  void AssertChecked() const {
+#ifdef VKFD_STATUS_CHECKED
+    if (!checked_) {
+      assert(!"vkfd::Result dropped without being checked");
+      std::abort();
+    }
+#endif
+  }
   Code code_;
   std::optional<T> value_;
   mutable bool checked_ = false;

@@ -2,7 +2,7 @@
 
 #include <vector>
 
-#include "base/fault_injector.h"
+#include "kfd/fault_points.h"
 #include "kfd/driver.h"
 #include "kfd/process.h"
 
@@ -102,7 +102,7 @@ Status MapAtomic(Process& process, uint64_t handle, std::span<const uint32_t> gp
   }
   if (failure == Code::kOk) {
     // amdgpu_amdkfd_gpuvm_sync_memory(intr=true), outside the process lock, as MAP waits.
-    if (auto d = FaultInjector::Check(FaultPoint::kMapWait); d.error != Code::kOk || d.interrupted) {
+    if (auto d = CheckFault(FaultPoint::kMapWait); d.error != Code::kOk || d.interrupted) {
       failure = Code::kInterrupted;
     }
     for (const Awaited& a : awaited) {

@@ -2,7 +2,7 @@
 
 #include <iterator>
 
-#include "base/fault_injector.h"
+#include "kfd/fault_points.h"
 #include "hw/page_walker.h"
 #include "hw/pte.h"
 
@@ -39,7 +39,7 @@ FenceRef GpuVm::Submit(hw::PteJob job, Injection injection) {
   auto fence = std::make_shared<Fence>();
   // dma.job: the job still runs, but its fence carries the error (what an SDMA failure looks like).
   const Code injected = injection == Injection::kArmed
-                            ? FaultInjector::Check(FaultPoint::kDmaJob, int(gpu_index_)).error
+                            ? CheckFault(FaultPoint::kDmaJob, int(gpu_index_)).error
                             : Code::kOk;
   node_->gpu(gpu_index_).dma->Submit(std::move(job), [fence, injected](Code error) {
     fence->Signal(error != Code::kOk ? error : injected);
@@ -56,11 +56,11 @@ Result<FenceRef> GpuVm::Map(const BufferObject* bo, uint64_t va, uint64_t size,
   // accepted the range, so a misaligned or overlapping VA is EINVAL whatever the allocator would do.
   // dma.submit: building the update failed (no memory for the job); nothing has changed yet.
   if (injection == Injection::kArmed) {
-    if (auto d = FaultInjector::Check(FaultPoint::kMapPageTables, int(gpu_index_));
+    if (auto d = CheckFault(FaultPoint::kMapPageTables, int(gpu_index_));
         d.error != Code::kOk) {
       return d.error;
     }
-    if (auto d = FaultInjector::Check(FaultPoint::kDmaSubmit, int(gpu_index_));
+    if (auto d = CheckFault(FaultPoint::kDmaSubmit, int(gpu_index_));
         d.error != Code::kOk) {
       return d.error;
     }

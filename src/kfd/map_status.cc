@@ -1,6 +1,6 @@
 #include "kfd/map_status.h"
 
-#include "base/fault_injector.h"
+#include "kfd/fault_points.h"
 #include "kfd/process.h"
 
 namespace vkfd::kfd {
@@ -30,7 +30,7 @@ Status MapWithStatus(Process& process, uint64_t handle, std::span<const uint32_t
       if (mapped.ok()) updates[i] = bo->last_update[pdd->gpu_index];
     }
   }
-  if (auto d = FaultInjector::Check(FaultPoint::kMapWait); d.error != Code::kOk || d.interrupted) {
+  if (auto d = CheckFault(FaultPoint::kMapWait); d.error != Code::kOk || d.interrupted) {
     return Status(Code::kInterrupted);
   }
   for (size_t i = 0; i < updates.size(); ++i) {

@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <set>
 
-#include "base/fault_injector.h"
+#include "kfd/fault_points.h"
 #include "hw/page_walker.h"
 #include "hw/pte.h"
 #include "kfd/driver.h"
@@ -244,11 +244,11 @@ Result<AllocResult> Process::AllocMemory(const AllocRequest& req) {
 
   const Charge charge = MemoryLimits::ChargeFor(pdd->gpu_index, domain, backing);
   const int gpu = static_cast<int>(pdd->gpu_index);
-  if (auto d = FaultInjector::Check(FaultPoint::kAllocReserve, gpu); d.error != Code::kOk) {
+  if (auto d = CheckFault(FaultPoint::kAllocReserve, gpu); d.error != Code::kOk) {
     return d.error;
   }
   VKFD_RETURN_IF_ERROR(driver_->limits().Reserve(charge));
-  if (auto d = FaultInjector::Check(FaultPoint::kAllocBacking, gpu); d.error != Code::kOk) {
+  if (auto d = CheckFault(FaultPoint::kAllocBacking, gpu); d.error != Code::kOk) {
     driver_->limits().Unreserve(charge);
     return d.error;
   }
@@ -350,7 +350,7 @@ Status Process::FreeMemory(uint64_t handle) {
   BufferObject* bo = pdd->Find(HandleIdr(handle));
   if (bo == nullptr) return Status(Code::kInvalidArgs);
   if (bo->mapped.any()) return Status(Code::kBusy);
-  if (auto d = FaultInjector::Check(FaultPoint::kFree, int(pdd->gpu_index)); d.error != Code::kOk) {
+  if (auto d = CheckFault(FaultPoint::kFree, int(pdd->gpu_index)); d.error != Code::kOk) {
     return Status(d.error);
   }
   DestroyBoLocked(pdd, bo);
@@ -423,7 +423,7 @@ Status Process::CheckMapAccessLocked(const BufferObject& bo, const ProcessDevice
       return Status(Code::kInvalidArgs);
     }
     if (injection == Injection::kArmed) {
-      if (auto d = FaultInjector::Check(FaultPoint::kMapPeerAccess, int(gpu));
+      if (auto d = CheckFault(FaultPoint::kMapPeerAccess, int(gpu));
           d.error != Code::kOk) {
         return Status(d.error);
       }
@@ -512,7 +512,7 @@ Status Process::MapMemory(uint64_t handle, std::span<const uint32_t> gpu_ids, ui
     pending = PendingFencesLocked(*bo.value());
   }
   // amdgpu_amdkfd_gpuvm_sync_memory(intr=true), outside the process lock.
-  if (auto d = FaultInjector::Check(FaultPoint::kMapWait); d.error != Code::kOk || d.interrupted) {
+  if (auto d = CheckFault(FaultPoint::kMapWait); d.error != Code::kOk || d.interrupted) {
     return Status(Code::kInterrupted);
   }
   VKFD_RETURN_IF_ERROR(WaitAll(pending));
@@ -525,7 +525,7 @@ Status Process::UnmapOnGpuLocked(BufferObject* bo, ProcessDevice* pdd, Injection
   const size_t gpu = pdd->gpu_index;
   if (!bo->mapped.test(gpu) || !pdd->vm) return Status(Code::kInvalidArgs);
   if (injection == Injection::kArmed) {
-    if (auto d = FaultInjector::Check(FaultPoint::kUnmapGpu, int(gpu)); d.error != Code::kOk) {
+    if (auto d = CheckFault(FaultPoint::kUnmapGpu, int(gpu)); d.error != Code::kOk) {
       return Status(d.error);
     }
   }
@@ -557,7 +557,7 @@ Status Process::UnmapMemory(uint64_t handle, std::span<const uint32_t> gpu_ids,
     pending = PendingFencesLocked(*bo.value());
   }
   // gfx90a flushes the TLB after unmap (kfd_flush_tlb_after_unmap), so it waits for the updates.
-  if (auto d = FaultInjector::Check(FaultPoint::kUnmapWait); d.error != Code::kOk || d.interrupted) {
+  if (auto d = CheckFault(FaultPoint::kUnmapWait); d.error != Code::kOk || d.interrupted) {
     return Status(Code::kInterrupted);
   }
   VKFD_RETURN_IF_ERROR(WaitAll(pending));

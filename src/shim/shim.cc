@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,11 +16,13 @@
 #include <optional>
 #include <string_view>
 
-#include "base/fault_injector.h"
+#include "base/fault_inject.h"
+#include "base/parse.h"
 #include "base/thread_annotations.h"
 #include "kfd/process.h"
 #include "shim/fake_root.h"
 #include "shim/ioctl_log.h"
+#include "uapi/fault_spec.h"
 #include "uapi/kfd_device.h"
 
 namespace vkfd::shim {
@@ -136,15 +139,24 @@ bool ArmInjectorFromEnv() {
   }
   FaultInjector& injector = FaultInjector::Global();
   injector.set_sink([](const FaultRecord& record) {
-    WriteInjectLine("inject " + FaultInjector::FormatRecord(record));
+    WriteInjectLine("inject " + uapi::FormatFaultRecord(record));
   });
-  std::string error;
-  if (!injector.ConfigureFromEnvironment(&error)) {
-    ReportOnce("VKFD_INJECT: " + error);
+  // `vkfd run` always chooses a seed and passes it on; a program started by hand with VKFD_INJECT
+  // alone gets one from the clock (reported below, so its run can be replayed).
+  std::optional<uint64_t> seed;
+  if (const char* text = getenv("VKFD_INJECT_SEED")) seed = ParseU64(text);
+  if (!seed) {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    seed = uint64_t(ts.tv_nsec) ^ (uint64_t(getpid()) << 32);
+  }
+  if (Expected<void> armed = uapi::ArmFaultInjection(spec, *seed); !armed.ok()) {
+    ReportOnce("VKFD_INJECT: " + armed.error());
     return false;
   }
   armed_pid = CurrentPid();
-  WriteInjectLine("inject armed '" + injector.spec() + "' seed=" + std::to_string(injector.seed()));
+  WriteInjectLine("inject armed '" + injector.description() + "' seed=" +
+                  std::to_string(injector.seed()));
   atexit(ReportAtExit);
   return true;
 }

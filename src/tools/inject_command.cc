@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <string>
 
-#include "base/fault_injector.h"
+#include "uapi/fault_spec.h"
 #include "tools/commands.h"
 
 namespace vkfd::tools {
@@ -32,12 +32,13 @@ int InjectCommand(int argc, char** argv) {
     return 0;
   }
   if (arg == "--list" && argc == 2) {
-    for (const std::string& name : FaultPointNames()) printf("%s\n", name.c_str());
+    for (const std::string& name : uapi::FaultPointNames()) printf("%s\n", name.c_str());
     return 0;
   }
   if (arg == "--check" && argc == 3) {
-    std::string error;
-    if (!FaultInjector::Validate(argv[2], &error)) return UsageError(("inject: " + error).c_str());
+    if (auto rules = uapi::ParseFaultSpec(argv[2]); !rules.ok()) {
+      return UsageError(("inject: " + rules.error()).c_str());
+    }
     printf("ok\n");
     return 0;
   }

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "base/fault_injector.h"
+#include "uapi/fault_spec.h"
 #include "hw/topology.h"
 #include "shim/fake_root.h"
 #include "tools/commands.h"
@@ -186,8 +186,8 @@ int RunCommand(int argc, char** argv) {
     return UsageError("run: --inject-seed and --inject-log need --inject");
   }
   if (inject) {
-    if (!FaultInjector::Validate(*inject, &error)) {
-      return UsageError(("run: --inject: " + error).c_str());
+    if (auto rules = uapi::ParseFaultSpec(*inject); !rules.ok()) {
+      return UsageError(("run: --inject: " + rules.error()).c_str());
     }
     uint64_t seed;
     if (inject_seed) {

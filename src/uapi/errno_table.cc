@@ -1,31 +1,49 @@
 #include "uapi/errno_table.h"
 
+#include <string.h>
+
 #include <cerrno>
 
 namespace vkfd::uapi {
+namespace {
+
+struct Row {
+  Code code;
+  int errnum;
+};
+// Each code has exactly one errno, and no errno has two codes.
+constexpr Row kTable[] = {
+    {Code::kInvalidArgs, EINVAL}, {Code::kNoMemory, ENOMEM},     {Code::kBusy, EBUSY},
+    {Code::kNoDevice, ENODEV},    {Code::kNoProcess, ESRCH},     {Code::kFault, EFAULT},
+    {Code::kBadFd, EBADF},        {Code::kPermission, EPERM},    {Code::kInterrupted, EINTR},
+    {Code::kTimedOut, ETIME},     {Code::kNotSupported, ENOTTY}, {Code::kAddressInUse, EADDRINUSE},
+    {Code::kIo, EIO},             {Code::kNoSpace, ENOSPC},      {Code::kAgain, EAGAIN},
+    {Code::kNotFound, ENOENT},    {Code::kTooManyFiles, EMFILE}, {Code::kAccess, EACCES},
+    {Code::kNotSupp, 524 /* ENOTSUPP, kernel-internal yet returned by some KFD ioctls */},
+};
+
+}  // namespace
 
 int ErrnoFor(Code code) {
-  switch (code) {
-    case Code::kOk: return 0;
-    case Code::kInvalidArgs: return EINVAL;
-    case Code::kNoMemory: return ENOMEM;
-    case Code::kBusy: return EBUSY;
-    case Code::kNoDevice: return ENODEV;
-    case Code::kNoProcess: return ESRCH;
-    case Code::kFault: return EFAULT;
-    case Code::kBadFd: return EBADF;
-    case Code::kPermission: return EPERM;
-    case Code::kInterrupted: return EINTR;
-    case Code::kTimedOut: return ETIME;
-    case Code::kNotSupported: return ENOTTY;
-    case Code::kAddressInUse: return EADDRINUSE;
-    case Code::kIo: return EIO;
-    case Code::kNoSpace: return ENOSPC;
-    case Code::kAgain: return EAGAIN;
-    case Code::kNotFound: return ENOENT;
-    case Code::kTooManyFiles: return EMFILE;
+  for (const Row& row : kTable) {
+    if (row.code == code) return row.errnum;
   }
-  return EINVAL;
+  return 0;  // kOk
+}
+
+const char* ErrnoNameFor(Code code) {
+  if (code == Code::kOk) return "OK";
+  const int errnum = ErrnoFor(code);
+  if (errnum == 524) return "ENOTSUPP";
+  const char* name = strerrorname_np(errnum);
+  return name != nullptr ? name : "E?";
+}
+
+std::optional<Code> CodeForErrnoName(std::string_view name) {
+  for (const Row& row : kTable) {
+    if (name == ErrnoNameFor(row.code)) return row.code;
+  }
+  return std::nullopt;
 }
 
 }  // namespace vkfd::uapi

@@ -52,7 +52,8 @@
 #include <string>
 #include <vector>
 
-#include "base/fault_injector.h"
+#include "base/fault_inject.h"
+#include "uapi/fault_spec.h"
 #include "uapi/backend.h"
 
 namespace vkfd::property {
@@ -994,9 +995,8 @@ void MemoryIoctlsFollowTheModel(const TopologyFacts& facts, Coverage* coverage) 
   // call numbers count only the generated operations.
   std::string spec;
   for (const FaultRule& r : rules) spec += (spec.empty() ? "" : ";") + r.Spec();
-  std::string error;
   RC_LOG() << "faults: \"" << spec << "\" seed " << fault_seed << "\n";
-  RC_ASSERT(FaultInjector::Global().Configure(spec, fault_seed, &error));
+  RC_ASSERT(uapi::ArmFaultInjection(spec, fault_seed).ok());
 
   for (size_t i = 0; i < ops.size(); ++i) runner.Step(i, ops[i]);
   runner.CleanUp();

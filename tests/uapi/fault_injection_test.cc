@@ -10,7 +10,8 @@
 #include <set>
 #include <vector>
 
-#include "base/fault_injector.h"
+#include "kfd/fault_points.h"
+#include "uapi/fault_spec.h"
 #include "uapi/backend.h"
 
 namespace vkfd::conformance {
@@ -35,8 +36,8 @@ class FaultInjectionTest : public ::testing::Test {
   }
   void TearDown() override { FaultInjector::Global().Reset(); }
   void Arm(const char* spec) {
-    std::string error;
-    ASSERT_TRUE(FaultInjector::Global().Configure(spec, 7, &error)) << error;
+    auto armed = uapi::ArmFaultInjection(spec, 7);
+    ASSERT_TRUE(armed.ok()) << armed.error();
   }
   int Alloc(uint64_t va, uint64_t* handle, size_t gpu = 0) {
     kfd_ioctl_alloc_memory_of_gpu_args a{};
@@ -108,7 +109,7 @@ TEST_F(FaultInjectionTest, EveryPointFiresAndReportsTheDriversError) {
   n = 0;
   EXPECT_EQ(0, MapCmd(AMDKFD_IOC_MAP_MEMORY_TO_GPU, fresh, &n));
   EXPECT_EQ(4u, n);
-  EXPECT_EQ(0u, FaultInjector::Global().reached(FaultPoint::kMapPeerAccess));
+  EXPECT_EQ(0u, FaultInjector::Global().reached(FaultPointId(kfd::FaultPoint::kMapPeerAccess)));
   FaultInjector::Global().Reset();
   n = 0;
   ASSERT_EQ(0, MapCmd(AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, fresh, &n));
@@ -169,7 +170,7 @@ TEST_F(FaultInjectionTest, EveryPointFiresAndReportsTheDriversError) {
 TEST_F(FaultInjectionTest, EveryNamedPointIsReached) {
   // One spec arming every point with a harmless delay: the log then proves each was reached and fired.
   std::string spec;
-  for (const std::string& name : FaultPointNames()) spec += name + "[times=1]:delay=1us;";
+  for (const std::string& name : uapi::FaultPointNames()) spec += name + "[times=1]:delay=1us;";
   Arm(spec.c_str());
   uint64_t h = 0;
   ASSERT_EQ(0, Alloc(kVa, &h));
@@ -180,11 +181,11 @@ TEST_F(FaultInjectionTest, EveryNamedPointIsReached) {
   kfd_ioctl_free_memory_of_gpu_args f{h};
   ASSERT_EQ(0, backend_->Ioctl(kfd_, AMDKFD_IOC_FREE_MEMORY_OF_GPU, &f));
   std::set<std::string> fired;
-  for (const FaultRecord& r : FaultInjector::Global().log()) fired.insert(FaultPointName(r.point));
-  for (const std::string& name : FaultPointNames()) {
+  for (const FaultRecord& r : FaultInjector::Global().log()) fired.insert(kfd::FaultPointName(kfd::FaultPoint(r.point)));
+  for (const std::string& name : uapi::FaultPointNames()) {
     EXPECT_TRUE(fired.count(name)) << name << " never fired";
   }
-  printf("fault points fired: %zu of %zu\n", fired.size(), FaultPointNames().size());
+  printf("fault points fired: %zu of %zu\n", fired.size(), uapi::FaultPointNames().size());
 }
 
 }  // namespace

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "base/fault_injector.h"
+#include "uapi/fault_spec.h"
 #include "kfd/process.h"
 #include "uapi/kfd_device.h"
 #include "uapi/backend.h"
@@ -34,10 +34,9 @@ class InProcessBackend : public Backend {
     return copy;
   }
   bool InjectFaults(const std::string& spec) override {
-    std::string error;
-    const bool ok = FaultInjector::Global().Configure(spec, 1, &error);
-    if (!ok) fprintf(stderr, "%s\n", error.c_str());
-    return ok;
+    auto armed = uapi::ArmFaultInjection(spec, 1);
+    if (!armed.ok()) fprintf(stderr, "%s\n", armed.error().c_str());
+    return armed.ok();
   }
   void ClearFaults() override { FaultInjector::Global().Reset(); }
   int64_t PageTablePages(size_t gpu) override {
