@@ -21,13 +21,6 @@ struct Made {
   FenceRef fence;  // its update: identifies the mapping as still ours when unwinding
 };
 
-void WaitUninterruptibly(const std::vector<FenceRef>& fences) {
-  for (const FenceRef& f : fences) {
-    while (!f->Wait().ok()) {
-    }
-  }
-}
-
 // Unmaps what this commit made and is still as it made it; returns the fences of those unmaps.
 std::vector<FenceRef> RevertLocked(Process& process, uint64_t handle, const std::vector<Made>& made)
     REQUIRES(process.mutex()) {
@@ -124,7 +117,7 @@ Status MapAtomic(Process& process, uint64_t handle, std::span<const uint32_t> gp
   }
   // No visible effect: wait until the page tables no longer show what this call mapped. The unmaps
   // run behind the maps on each engine, so this also outwaits the maps themselves.
-  WaitUninterruptibly(unwound);
+  WaitAllUninterruptible(unwound);
   return Status(failure);
 }
 

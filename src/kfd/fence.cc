@@ -1,47 +1,6 @@
 #include "kfd/fence.h"
 
-#include <errno.h>
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <time.h>
-#include <unistd.h>
-
-#include <cstring>
-
 namespace vkfd::kfd {
-namespace {
-
-// One eventfd per thread that waits; closed when the thread exits.
-class ThreadWaker {
- public:
-  ThreadWaker() : fd_(eventfd(0, EFD_CLOEXEC)) {}
-  ~ThreadWaker() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int fd() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-int WakerFd() {
-  thread_local ThreadWaker waker;
-  return waker.fd();
-}
-
-void Wake(int fd) {
-  const uint64_t one = 1;
-  // The counter cannot overflow in practice; a failed write only costs a spurious check.
-  [[maybe_unused]] ssize_t n = write(fd, &one, sizeof(one));
-}
-
-}  // namespace
-
-int64_t MonotonicNowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
-}
 
 std::shared_ptr<Fence> Fence::Signaled(Code error) {
   auto fence = std::make_shared<Fence>();
@@ -63,19 +22,22 @@ bool Fence::Signal(Code error) {
   std::vector<Callback> callbacks;
   {
     MutexLock lock(&mu_);
-    if (signaled_.load(std::memory_order_relaxed)) return false;
+    if (signaled_.load(std::memory_order_relaxed) != 0) return false;
     error_ = error;
     timestamp_ns_ = MonotonicNowNs();
-    signaled_.store(true, std::memory_order_release);
+    signaled_.store(1, std::memory_order_seq_cst);
     callbacks.swap(callbacks_);
   }
+  // Pairs with Sleep's increment before its re-check: either the sleeper sees the word set, or we
+  // see the sleeper and wake it.
+  if (sleepers_.load(std::memory_order_seq_cst) != 0) FutexWakeAll(&signaled_);
   for (Callback& cb : callbacks) cb.fn();
   return true;
 }
 
 std::optional<Fence::CallbackId> Fence::AddCallback(std::function<void()> callback) {
   MutexLock lock(&mu_);
-  if (signaled_.load(std::memory_order_relaxed)) return std::nullopt;
+  if (signaled_.load(std::memory_order_relaxed) != 0) return std::nullopt;
   const CallbackId id = next_id_++;
   callbacks_.push_back(Callback{id, std::move(callback)});
   return id;
@@ -92,52 +54,38 @@ bool Fence::RemoveCallback(CallbackId id) {
   return false;
 }
 
-Status Fence::Wait() const {
-  if (signaled()) return Status::Ok();
-  const int fd = WakerFd();
-  if (fd < 0) return Status(Code::kNoMemory);
-  auto* self = const_cast<Fence*>(this);
-  auto id = self->AddCallback([fd] { Wake(fd); });
-  if (!id) return Status::Ok();
-  for (;;) {
-    uint64_t count;
-    // read() on an eventfd: restarted by the kernel after an SA_RESTART handler, EINTR otherwise.
-    ssize_t n = read(fd, &count, sizeof(count));
-    if (signaled()) return Status::Ok();  // a wake-up from an earlier wait may arrive first
-    if (n < 0 && errno == EINTR) {
-      if (self->RemoveCallback(*id)) return Status(Code::kInterrupted);
-      // The callback already ran: the fence is signalled (or about to be visible); finish the wait.
-      continue;
+Status Fence::Sleep(int64_t deadline_ns, bool interruptible) const {
+  sleepers_.fetch_add(1, std::memory_order_seq_cst);
+  Status status;
+  while (!signaled()) {
+    const FutexResult r = FutexWait(&signaled_, 0, deadline_ns);
+    if (r == FutexResult::kTimedOut && !signaled()) {
+      status = Status(Code::kTimedOut);
+      break;
+    }
+    if (r == FutexResult::kInterrupted && interruptible && !signaled()) {
+      status = Status(Code::kInterrupted);
+      break;
     }
   }
+  sleepers_.fetch_sub(1, std::memory_order_seq_cst);
+  return status;
+}
+
+Status Fence::Wait() const {
+  if (signaled()) return Status::Ok();
+  return Sleep(0, /*interruptible=*/true);
 }
 
 Status Fence::WaitUntil(int64_t deadline_ns) const {
   if (signaled()) return Status::Ok();
-  const int fd = WakerFd();
-  if (fd < 0) return Status(Code::kNoMemory);
-  auto* self = const_cast<Fence*>(this);
-  auto id = self->AddCallback([fd] { Wake(fd); });
-  if (!id) return Status::Ok();
-  for (;;) {
-    const int64_t left = deadline_ns - MonotonicNowNs();
-    if (left <= 0) {
-      if (self->RemoveCallback(*id)) return Status(Code::kTimedOut);
-      continue;  // signalled meanwhile
-    }
-    timespec ts{static_cast<time_t>(left / 1000000000), static_cast<long>(left % 1000000000)};
-    pollfd pfd{fd, POLLIN, 0};
-    int n = ppoll(&pfd, 1, &ts, nullptr);
-    if (n > 0) {
-      uint64_t count;
-      [[maybe_unused]] ssize_t r = read(fd, &count, sizeof(count));
-    }
-    if (signaled()) return Status::Ok();
-    if (n < 0 && errno == EINTR) {
-      if (self->RemoveCallback(*id)) return Status(Code::kInterrupted);
-      continue;
-    }
-  }
+  if (deadline_ns <= 0) return Status(Code::kTimedOut);
+  return Sleep(deadline_ns, /*interruptible=*/true);
+}
+
+void Fence::WaitUninterruptible() const {
+  if (signaled()) return;
+  Sleep(0, /*interruptible=*/false).IgnoreError();  // uninterruptible and untimed: always kOk
 }
 
 Status WaitAll(std::span<const FenceRef> fences) {
@@ -146,6 +94,12 @@ Status WaitAll(std::span<const FenceRef> fences) {
     VKFD_RETURN_IF_ERROR(fence->Wait());
   }
   return Status::Ok();
+}
+
+void WaitAllUninterruptible(std::span<const FenceRef> fences) {
+  for (const FenceRef& fence : fences) {
+    if (fence) fence->WaitUninterruptible();
+  }
 }
 
 Code FirstError(std::span<const FenceRef> fences) {

@@ -5,11 +5,12 @@
 // callbacks registered afterwards are refused (AddCallback returns nullopt) so the caller acts itself.
 // Signalling allocates nothing and takes only the fence's own mutex (a leaf in the lock order).
 //
-// Waits block in a real system call so that the host kernel applies the exact restart rule: the
-// interruptible Wait() blocks in read() on a per-thread eventfd, which the kernel restarts transparently
-// after a handler installed with SA_RESTART and fails with EINTR after one without. Wait() then reports
-// kInterrupted; only uapi/ turns that into EINTR. WaitUntil() takes an absolute CLOCK_MONOTONIC deadline
-// (so a restarted wait never extends it) and blocks in ppoll(), which returns EINTR after any handler.
+// Waits sleep on the fence's own state word (base/futex.h), so the host kernel applies the exact
+// restart rule: Wait() is interrupted only by a handler without SA_RESTART (kInterrupted; only uapi/
+// turns that into EINTR), WaitUntil() takes an absolute CLOCK_MONOTONIC deadline (a restarted wait never
+// extends it) and reports kInterrupted after any handler, and WaitUninterruptible() is for the driver's
+// own waits that the kernel does not let signals interrupt. No wait needs a file descriptor or any
+// per-thread object, and a wait registers nothing: a signal only wakes sleepers of the word.
 #pragma once
 
 #include <atomic>
@@ -20,6 +21,7 @@
 #include <span>
 #include <vector>
 
+#include "base/futex.h"
 #include "base/status.h"
 #include "base/thread_annotations.h"
 
@@ -36,7 +38,7 @@ class Fence {
   // A fence that is already signalled (with `error`).
   static std::shared_ptr<Fence> Signaled(Code error = Code::kOk);
 
-  bool signaled() const { return signaled_.load(std::memory_order_acquire); }
+  bool signaled() const { return signaled_.load(std::memory_order_acquire) != 0; }
   // The error set at signalling (kOk if none, or not yet signalled).
   Code error() const EXCLUDES(mu_);
   // CLOCK_MONOTONIC time of signalling in ns, 0 while pending.
@@ -54,6 +56,8 @@ class Fence {
   // Blocks until signalled or `deadline_ns` (CLOCK_MONOTONIC) passes: kOk, kTimedOut, or
   // kInterrupted when any signal handler ran (the caller decides whether that restarts).
   Status WaitUntil(int64_t deadline_ns) const;
+  // Blocks until signalled, whatever signals arrive (the kernel's uninterruptible dma_fence_wait).
+  void WaitUninterruptible() const;
 
  private:
   struct Callback {
@@ -61,8 +65,13 @@ class Fence {
     std::function<void()> fn;
   };
 
+  // Sleeps while the word is 0 (base/futex.h); `sleepers_` lets Signal skip the wake-up system call
+  // when nobody sleeps.
+  Status Sleep(int64_t deadline_ns, bool interruptible) const;
+
   mutable Mutex mu_;
-  std::atomic<bool> signaled_{false};
+  std::atomic<uint32_t> signaled_{0};
+  mutable std::atomic<uint32_t> sleepers_{0};
   Code error_ GUARDED_BY(mu_) = Code::kOk;
   int64_t timestamp_ns_ GUARDED_BY(mu_) = 0;
   CallbackId next_id_ GUARDED_BY(mu_) = 1;
@@ -73,9 +82,9 @@ using FenceRef = std::shared_ptr<Fence>;
 
 // Waits for all fences in turn (interruptible). Stops at the first kInterrupted.
 Status WaitAll(std::span<const FenceRef> fences);
+// Waits for all fences, whatever signals arrive.
+void WaitAllUninterruptible(std::span<const FenceRef> fences);
 // The first error among signalled fences, or kOk.
 Code FirstError(std::span<const FenceRef> fences);
-
-int64_t MonotonicNowNs();
 
 }  // namespace vkfd::kfd

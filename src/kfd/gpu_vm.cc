@@ -18,10 +18,7 @@ Result<std::unique_ptr<GpuVm>> GpuVm::Create(hw::Node* node, size_t gpu_index) {
 
 GpuVm::~GpuVm() {
   // Tables may be freed only when no queued job still writes them. Not interruptible: teardown.
-  if (last_update_) {
-    while (!last_update_->Wait().ok()) {
-    }
-  }
+  if (last_update_) last_update_->WaitUninterruptible();
 }
 
 Status GpuVm::CheckRange(uint64_t va, uint64_t size) const {

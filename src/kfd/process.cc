@@ -151,10 +151,7 @@ Status Process::AcquireVm(uint32_t gpu_id, const DrmFileRef& file) {
     pending.insert(pending.end(), more.begin(), more.end());
   }
   // The kernel's kernel-BO mappings are synchronous and uninterruptible.
-  for (auto& fence : pending) {
-    while (!fence->Wait().ok()) {
-    }
-  }
+  WaitAllUninterruptible(pending);
   return Status::Ok();
 }
 
@@ -335,10 +332,7 @@ std::vector<FenceRef> Process::PendingFencesLocked(const BufferObject& bo) {
 
 void Process::DestroyBoLocked(ProcessDevice* pdd, BufferObject* bo) {
   // The backing may be reused only after the last page-table update that references it has run.
-  for (const FenceRef& fence : PendingFencesLocked(*bo)) {
-    while (!fence->Wait().ok()) {
-    }
-  }
+  WaitAllUninterruptible(PendingFencesLocked(*bo));
   ReleaseBackingLocked(bo);
 }
 
@@ -620,10 +614,7 @@ std::string Process::DebugCheckPageTables() {
       }
     }
   }
-  for (auto& f : pending) {
-    while (!f->Wait().ok()) {
-    }
-  }
+  WaitAllUninterruptible(pending);
   MutexLock lock(&mu_);
   char why[256];
   for (ProcessDevice& pdd : devices_) {
