@@ -12,7 +12,7 @@ std::vector<FenceRef> LatestUpdates(Process& process, const BufferObject& bo,
                                     std::span<const uint32_t> gpu_ids) REQUIRES(process.mutex()) {
   std::vector<FenceRef> fences;
   for (uint32_t gpu_id : gpu_ids) {
-    ProcessDevice* pdd = process.DeviceByIdLocked(gpu_id);
+    ProcessDevice* pdd = process.FindDeviceLocked(gpu_id);
     if (pdd == nullptr) continue;
     const FenceRef& f = bo.last_update[pdd->gpu_index];
     if (f && std::find(fences.begin(), fences.end(), f) == fences.end()) fences.push_back(f);

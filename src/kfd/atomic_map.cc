@@ -29,7 +29,7 @@ std::vector<FenceRef> RevertLocked(Process& process, uint64_t handle, const std:
   if (bo == nullptr) return fences;  // freed meanwhile: then it was unmapped everywhere
   for (const Made& m : made) {
     if (!bo->mapped.test(m.gpu) || bo->last_update[m.gpu] != m.fence) continue;
-    ProcessDevice* pdd = process.DeviceByIdLocked(process.driver().gpu_id(m.gpu));
+    ProcessDevice* pdd = process.FindDeviceLocked(process.driver().gpu_id(m.gpu));
     if (FenceRef f = process.RevertMapLocked(bo, pdd)) fences.push_back(std::move(f));
   }
   return fences;
@@ -38,10 +38,9 @@ std::vector<FenceRef> RevertLocked(Process& process, uint64_t handle, const std:
 // The checks of both modes for one list entry; the trial allocation for kTestOnly.
 Status CheckOneLocked(Process& process, BufferObject* bo, uint32_t gpu_id, AtomicMapMode mode)
     REQUIRES(process.mutex()) {
-  ProcessDevice* pdd = process.DeviceByIdLocked(gpu_id);
-  if (pdd == nullptr) return Status(Code::kInvalidArgs);
-  auto bound = process.BindLocked(gpu_id);
+  auto bound = process.BoundDeviceLocked(gpu_id);
   if (!bound.ok()) return bound.status();
+  ProcessDevice* pdd = bound.value();
   if (bo->mapped.test(pdd->gpu_index)) {
     const FenceRef& f = bo->last_update[pdd->gpu_index];
     if (f && f->signaled() && f->error() != Code::kOk) return Status(f->error());
@@ -78,7 +77,7 @@ Status MapAtomic(Process& process, uint64_t handle, std::span<const uint32_t> gp
     if (mode == AtomicMapMode::kTestOnly) return Status::Ok();
     // Commit: dispatch. A GPU listed twice is mapped once (the second entry waits for the same update).
     for (uint32_t i = 0; i < gpu_ids.size(); ++i) {
-      ProcessDevice* pdd = process.DeviceByIdLocked(gpu_ids[i]);
+      ProcessDevice* pdd = process.FindDeviceLocked(gpu_ids[i]);
       const size_t gpu = pdd->gpu_index;
       if (!bo->mapped.test(gpu)) {
         const Status dispatched = process.DispatchMapLocked(bo, pdd);

@@ -9,9 +9,11 @@
 //   FenceFile::mu_ | hw locks (GpuMemory, SystemBus, PageTablePool, DmaEngine)
 // Everything after Process::mu_ is a leaf: none of them is held while another is taken. Fence
 // callbacks run after Fence::mu_ is released, on the DMA engine's thread or inline in Submit (then
-// under Process::mu_); the only callbacks are waiter wake-ups and FenceFile's, which take
-// FenceFile::mu_ alone (its waiter list). Waits on fences happen with no kfd lock held. DMA
-// completions take only Fence::mu_, FenceFile::mu_ and the pool.
+// under Process::mu_); the only callbacks are FenceFile's, which take FenceFile::mu_ alone (its waiter
+// list). DMA completions take only Fence::mu_, FenceFile::mu_ and the pool — never a Process lock —
+// which is what makes it safe that some fence waits hold Process::mu_: the driver's synchronous
+// ones (ACQUIRE_VM's kernel mappings, FREE and teardown waiting before they release memory). MAP's
+// and UNMAP's interruptible waits run after Process::mu_ is released.
 #pragma once
 
 #include <map>

@@ -15,16 +15,12 @@ Status MapWithStatus(Process& process, uint64_t handle, std::span<const uint32_t
     if (!target.ok()) return target.status();
     BufferObject* bo = target.value();
     for (size_t i = 0; i < gpu_ids.size(); ++i) {
-      ProcessDevice* pdd = process.DeviceByIdLocked(gpu_ids[i]);
-      if (pdd == nullptr) {
-        (*results)[i] = Code::kInvalidArgs;
-        continue;
-      }
-      auto bound = process.BindLocked(gpu_ids[i]);
+      auto bound = process.BoundDeviceLocked(gpu_ids[i]);
       if (!bound.ok()) {
         (*results)[i] = bound.code();
         continue;
       }
+      ProcessDevice* pdd = bound.value();
       const Status mapped = process.MapOnGpuLocked(bo, pdd);
       (*results)[i] = mapped.code();
       if (mapped.ok()) updates[i] = bo->last_update[pdd->gpu_index];

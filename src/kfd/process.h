@@ -1,13 +1,27 @@
 // Process: one client address space as KFD sees it (kfd_process) — its per-GPU devices, buffer
-// objects and VMs, and the memory operations with the reference kernel's semantics, quirks included.
+// objects and VMs, and the operations on them with the reference kernel's semantics, quirks included.
 //
-// Every operation takes mu_ (the kernel's p->mutex) for its bookkeeping; the interruptible waits for
-// page-table updates run after it is released, as in the kernel. Status codes are the kernel's error
-// choices (uapi/ only translates them 1:1 to errno): e.g. an unknown handle in MAP is kNoMemory,
-// FREE of a mapped BO is kBusy, a repeated MAP on a GPU is a no-op success, a repeated UNMAP is
-// kInvalidArgs. MAP and UNMAP walk the GPU list from *n_success and advance it after each GPU, so a
-// failed call reports how far it got and a retry with the same value resumes there; when the final
-// wait is interrupted, *n_success already equals the list length and the retry only waits.
+// Life cycle: created by Driver::OpenProcess at the first open of /dev/kfd by an address space (one per
+// mm, however often the device is opened); Teardown runs what the kernel runs when the mm goes away, and
+// after it the object holds nothing but its identity.
+//
+// Locking: mu_ is the kernel's p->mutex. Every operation takes it for its bookkeeping. Waits for
+// page-table updates run after it is released in MAP/UNMAP (the extension designs do the same); the
+// driver's own synchronous waits — ACQUIRE_VM's kernel mappings, FREE and teardown waiting for the
+// last update of the memory they release — hold it: they wait for DMA jobs only, and a DMA completion
+// never takes a Process lock, so they cannot deadlock (kfd/driver.h has the lock order).
+//
+// Status codes are the kernel's error choices (uapi/ only translates them 1:1 to errno): e.g. an
+// unknown handle in MAP is kNoMemory, FREE of a mapped BO is kBusy, a repeated MAP on a GPU is a no-op
+// success, a repeated UNMAP is kInvalidArgs. MAP and UNMAP walk the GPU list from *n_success and
+// advance it after each GPU, so a failed call reports how far it got and a retry with the same value
+// resumes there; when the final wait is interrupted, *n_success already equals the list length and the
+// retry only waits.
+//
+// The implementation is spread by job: process.cc (life cycle, binding, ACQUIRE_VM, policies),
+// process_memory.cc (ALLOC/FREE), process_map.cc (MAP/UNMAP and their building blocks), pte_policy.h
+// (which PTEs a BO gets), process_checks.cc (test support: invariant 1), process_queues.cc (events,
+// queues, trap/scratch registers, /dev/kfd mmaps).
 #pragma once
 
 #include <cstdint>
@@ -84,8 +98,9 @@ class Process {
 
   // Inspection: the page-table view of one GPU (kInvalidArgs for an unknown gpu; empty without a VM).
   Result<std::string> DumpVm(uint32_t gpu_id) EXCLUDES(mu_);
-  // Test support: checks invariant 1 on every GPU — the walker's view of the page tables equals the
-  // union of the BOs marked mapped, with the expected flags. Empty string when it holds, else why not.
+  // Test support (process_checks.cc): checks invariant 1 on every GPU — the walker's view of the page
+  // tables equals the union of the BOs marked mapped, with the expected flags. Empty string when it
+  // holds, else why not.
   std::string DebugCheckPageTables() EXCLUDES(mu_);
   // Test support: the GPU indices a handle is mapped on, or nullopt if the handle does not exist.
   std::optional<std::vector<size_t>> DebugMappedGpus(uint64_t handle) EXCLUDES(mu_);
@@ -108,9 +123,15 @@ class Process {
 
   // ---- Building blocks for other map designs (kfd/ extensions); the caller holds mutex(). ----
   Mutex& mutex() RETURN_CAPABILITY(mu_) { return mu_; }
-  ProcessDevice* DeviceByIdLocked(uint32_t gpu_id) REQUIRES(mu_);
-  // kfd_bind_process_to_device: kNoDevice until ACQUIRE_VM.
-  Result<ProcessDevice*> BindLocked(uint32_t gpu_id) REQUIRES(mu_);
+  // kfd_process_device_data_by_id: this process's data for a GPU, or null for an unknown gpu_id.
+  ProcessDevice* FindDeviceLocked(uint32_t gpu_id) REQUIRES(mu_);
+  // kfd_bind_process_to_device: the device once ACQUIRE_VM bound a VM; until then `unbound` — the
+  // kernel's own kNoDevice, which most ioctls pass through (CREATE_QUEUE, SET_MEMORY_POLICY and
+  // SET_TRAP_HANDLER turn it into kNoProcess, -ESRCH).
+  static Result<ProcessDevice*> BindLocked(ProcessDevice* pdd, Code unbound = Code::kNoDevice);
+  // Both, as most ioctls do them one after the other: kInvalidArgs for an unknown gpu_id, then bind.
+  Result<ProcessDevice*> BoundDeviceLocked(uint32_t gpu_id, Code unbound = Code::kNoDevice)
+      REQUIRES(mu_);
   // The BO of a handle, or null.
   BufferObject* FindBoLocked(uint64_t handle) REQUIRES(mu_);
   // MAP's and UNMAP's prologue: the BO of `handle`. kInvalidArgs if the handle's GPU is unknown;
@@ -155,8 +176,6 @@ class Process {
   std::vector<FenceRef> PendingFencesLocked(const BufferObject& bo) REQUIRES(mu_);
 
  private:
-  std::vector<MapSegment> SegmentsFor(const BufferObject& bo, size_t gpu_index) const;
-  uint64_t PteFlagsFor(const BufferObject& bo, size_t gpu_index) const;
   void ReleaseBackingLocked(BufferObject* bo) REQUIRES(mu_);
   Result<std::unique_ptr<BufferObject>> CreateKernelBoLocked(ProcessDevice* pdd, uint64_t va,
                                                              uint64_t size, bool writable)

@@ -27,11 +27,9 @@ Status Process::SetEventPage(uint64_t handle) {
   MutexLock lock(&mu_);
   // kfd_kmap_event_page: an existing page is checked before anything else.
   if (table->has_page()) return Status(Code::kInvalidArgs);
-  ProcessDevice* pdd = DeviceByIdLocked(HandleGpuId(handle));
-  if (pdd == nullptr) return Status(Code::kInvalidArgs);
-  auto bound = BindLocked(pdd->gpu_id);
+  auto bound = BoundDeviceLocked(HandleGpuId(handle));
   if (!bound.ok()) return bound.status();
-  BufferObject* bo = pdd->Find(HandleIdr(handle));
+  BufferObject* bo = bound.value()->Find(HandleIdr(handle));
   if (bo == nullptr) return Status(Code::kInvalidArgs);
   // amdgpu_amdkfd_map_gtt_bo_to_kernel: only a GTT BO can be kmapped (a userptr BO gives -EINVAL).
   if (bo->domain != Domain::kGtt) return Status(Code::kInvalidArgs);
@@ -44,36 +42,32 @@ Status Process::SetEventPage(uint64_t handle) {
 
 Status Process::SetScratchBackingVa(uint32_t gpu_id, uint64_t va) {
   MutexLock lock(&mu_);
-  ProcessDevice* pdd = DeviceByIdLocked(gpu_id);
-  if (pdd == nullptr) return Status(Code::kInvalidArgs);
-  auto bound = BindLocked(gpu_id);
+  auto bound = BoundDeviceLocked(gpu_id);
   if (!bound.ok()) return bound.status();
-  pdd->scratch_backing_va = va;
+  bound.value()->scratch_backing_va = va;
   return Status::Ok();
 }
 
 Status Process::SetTrapHandler(uint32_t gpu_id, uint64_t tba, uint64_t tma) {
   MutexLock lock(&mu_);
-  ProcessDevice* pdd = DeviceByIdLocked(gpu_id);
-  if (pdd == nullptr) return Status(Code::kInvalidArgs);
-  if (!BindLocked(gpu_id).ok()) return Status(Code::kNoProcess);  // the ioctl returns -ESRCH
-  pdd->trap_tba = tba;
-  pdd->trap_tma = tma;
+  auto bound = BoundDeviceLocked(gpu_id, Code::kNoProcess);  // the ioctl returns -ESRCH
+  if (!bound.ok()) return bound.status();
+  bound.value()->trap_tba = tba;
+  bound.value()->trap_tma = tma;
   return Status::Ok();
 }
 
 bool Process::HasGpu(uint32_t gpu_id) {
   MutexLock lock(&mu_);
-  return DeviceByIdLocked(gpu_id) != nullptr;
+  return FindDeviceLocked(gpu_id) != nullptr;
 }
 
 Result<CreatedQueue> Process::CreateQueue(uint32_t gpu_id, const QueueProperties& props) {
   const std::shared_ptr<QueueTable> table = queues();
   MutexLock lock(&mu_);
-  ProcessDevice* pdd = DeviceByIdLocked(gpu_id);
-  if (pdd == nullptr) return Code::kInvalidArgs;
-  if (!BindLocked(gpu_id).ok()) return Code::kNoProcess;
-  auto created = table->Create(pdd->gpu_index, gpu_id, props);
+  auto bound = BoundDeviceLocked(gpu_id, Code::kNoProcess);  // the ioctl returns -ESRCH
+  if (!bound.ok()) return bound.code();
+  auto created = table->Create(bound.value()->gpu_index, gpu_id, props);
   if (!created.ok()) return created.code();
   has_queues_ = true;
   return created.value();
@@ -95,7 +89,7 @@ Result<Process::KfdMmapTarget> Process::ResolveKfdMmap(uint64_t offset, uint64_t
     return KfdMmapTarget{fd.value(), 0};
   }
   MutexLock lock(&mu_);
-  ProcessDevice* pdd = DeviceByIdLocked(MmapGetGpuId(offset));
+  ProcessDevice* pdd = FindDeviceLocked(MmapGetGpuId(offset));
   if (pdd == nullptr) return Code::kNoDevice;
   Domain wanted;
   if (type == kMmapTypeDoorbell) {
