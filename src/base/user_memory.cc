@@ -121,15 +121,6 @@ GuardedCopy(
 #pragma GCC diagnostic pop
 #endif
 
-// The kernel rejects addresses outside the user half before touching them (access_ok).
-constexpr uint64_t kUserTop = 0x00007ffffffff000ull;
-
-bool RangeOk(uint64_t addr, size_t n) {
-  if (n == 0) return true;
-  if (addr + n < addr) return false;
-  return addr + n <= kUserTop;
-}
-
 // ThreadSanitizer cannot follow a _longjmp out of a signal handler (it would believe the thread is still
 // inside the handler), so TSan builds take the slow but fault-free path: the kernel copies between our
 // own address space and itself and reports a bad address as EFAULT.
@@ -157,7 +148,7 @@ void InstallFaultRecovery() { std::call_once(g_install_once, InstallOnce); }
 
 Status CopyFromUser(void* dst, uint64_t user_src, size_t n) {
   if (n == 0) return Status::Ok();
-  if (!RangeOk(user_src, n)) return Status(Code::kFault);
+  if (!AccessOk(user_src, n)) return Status(Code::kFault);
 #ifdef VKFD_COPY_WITH_PROCESS_VM
   if (!KernelCopy(dst, reinterpret_cast<const void*>(user_src), n, false)) return Status(Code::kFault);
 #else
@@ -169,7 +160,7 @@ Status CopyFromUser(void* dst, uint64_t user_src, size_t n) {
 
 Status CopyToUser(uint64_t user_dst, const void* src, size_t n) {
   if (n == 0) return Status::Ok();
-  if (!RangeOk(user_dst, n)) return Status(Code::kFault);
+  if (!AccessOk(user_dst, n)) return Status(Code::kFault);
 #ifdef VKFD_COPY_WITH_PROCESS_VM
   if (!KernelCopy(reinterpret_cast<void*>(user_dst), src, n, true)) return Status(Code::kFault);
 #else

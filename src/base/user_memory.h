@@ -19,6 +19,15 @@
 
 namespace vkfd {
 
+// TASK_SIZE_MAX on x86-64 with 4-level paging: the highest user address plus one, minus a guard page.
+inline constexpr uint64_t kTaskSizeMax = (uint64_t{1} << 47) - 4096;
+
+// The kernel's access_ok(addr, size): the range lies below TASK_SIZE_MAX. Checks the range only, not
+// whether anything is mapped there (that is what a copy finds out).
+constexpr bool AccessOk(uint64_t addr, uint64_t size) {
+  return size <= kTaskSizeMax && addr <= kTaskSizeMax - size;
+}
+
 // Installs the SIGSEGV/SIGBUS recovery handler once per process. Safe to call repeatedly.
 void InstallFaultRecovery();
 

@@ -34,7 +34,7 @@ int SupportMatrixCommand(int argc, char** argv) {
                                                        : "-";
     char type[8];
     snprintf(type, sizeof(type), "%c", static_cast<char>(_IOC_TYPE(d->cmd)));
-    const bool served = d->handler != nullptr;
+    const bool served = d->served;
     printf("| `%s` | '%s' 0x%02x | %u | %s | %s | %s |\n", d->name, type,
            static_cast<unsigned>(_IOC_NR(d->cmd)), static_cast<unsigned>(_IOC_SIZE(d->cmd)), dirs,
            served ? "served" : "EINVAL", d->support != nullptr ? d->support : "");

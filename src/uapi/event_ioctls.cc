@@ -17,8 +17,7 @@ constexpr uint64_t kKmallocMaxBytes = 4ull << 20;  // KMALLOC_MAX_SIZE
 
 }  // namespace
 
-Code CreateEvent(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<kfd_ioctl_create_event_args*>(data);
+Code CreateEvent(IoctlContext& ctx, kfd_ioctl_create_event_args& args) {
   if (args.event_page_offset != 0) {
     const Status page = ctx.process->SetEventPage(args.event_page_offset);
     if (!page.ok()) return page.code();
@@ -36,23 +35,19 @@ Code CreateEvent(IoctlContext& ctx, void* data) {
   return Code::kOk;
 }
 
-Code DestroyEvent(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<kfd_ioctl_destroy_event_args*>(data);
+Code DestroyEvent(IoctlContext& ctx, kfd_ioctl_destroy_event_args& args) {
   return ctx.process->events()->Destroy(args.event_id).code();
 }
 
-Code SetEvent(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<kfd_ioctl_set_event_args*>(data);
+Code SetEvent(IoctlContext& ctx, kfd_ioctl_set_event_args& args) {
   return ctx.process->events()->Set(args.event_id).code();
 }
 
-Code ResetEvent(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<kfd_ioctl_reset_event_args*>(data);
+Code ResetEvent(IoctlContext& ctx, kfd_ioctl_reset_event_args& args) {
   return ctx.process->events()->Reset(args.event_id).code();
 }
 
-Code WaitEvents(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<kfd_ioctl_wait_events_args*>(data);
+Code WaitEvents(IoctlContext& ctx, kfd_ioctl_wait_events_args& args) {
   // kfd_wait_on_events: kcalloc of one waiter per event (56 bytes each) fails past KMALLOC_MAX_SIZE.
   if (uint64_t{args.num_events} * kEventWaiterBytes > kKmallocMaxBytes) {
     args.wait_result = KFD_IOC_WAIT_RESULT_FAIL;

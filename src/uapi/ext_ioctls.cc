@@ -25,6 +25,7 @@
 #include "uapi/describe.h"
 #include "uapi/ioctl_table.h"
 #include "uapi/kfd_device.h"
+#include "uapi/user_arrays.h"
 
 namespace vkfd::uapi {
 namespace {
@@ -38,17 +39,13 @@ static_assert(sizeof(vkfd_fence_merge_args) == 16);
 static_assert(sizeof(vkfd_map_atomic_args) == 32);
 static_assert(sizeof(vkfd_map_status_args) == 32);
 
-// As MAP: a device list the kernel could not allocate (kmalloc_array beyond 4 MiB) is -ENOMEM.
-constexpr uint64_t kMaxDeviceArrayBytes = 4ull << 20;
 // FENCE_WAIT takes at most this many fds (drm_syncobj's wait has no smaller natural bound).
 constexpr uint32_t kMaxWaitFds = 4096;
 
-Code CopyDeviceIds(uint64_t ptr, uint32_t n_devices, std::vector<uint32_t>* ids) {
+// As MAP: an empty list is EINVAL, one the kernel could not allocate ENOMEM.
+Code CopyDeviceList(uint64_t ptr, uint32_t n_devices, std::vector<uint32_t>* ids) {
   if (n_devices == 0) return Code::kInvalidArgs;
-  if (uint64_t{n_devices} * sizeof(uint32_t) > kMaxDeviceArrayBytes) return Code::kNoMemory;
-  ids->resize(n_devices);
-  if (!CopyFromUser(ids->data(), ptr, ids->size() * sizeof(uint32_t)).ok()) return Code::kFault;
-  return Code::kOk;
+  return CopyDeviceIds(ptr, n_devices, ids);
 }
 
 // Wraps `fences` in a fence fd for the client: *out receives the fd.
@@ -70,19 +67,17 @@ int32_t StatusOf(const kfd::FenceFile& file) {
   return status < 0 ? -ErrnoFor(error) : status;
 }
 
-Code ExtVersion(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<vkfd_ext_version_args*>(data);
+Code ExtVersion(IoctlContext&, vkfd_ext_version_args& args) {
   args.version = VKFD_EXT_VERSION;
   args.reserved = 0;
   return Code::kOk;
 }
 
-Code MapOrUnmapAsync(IoctlContext& ctx, void* data, bool unmap) {
-  auto& args = *static_cast<vkfd_map_async_args*>(data);
+Code MapOrUnmapAsync(IoctlContext& ctx, vkfd_map_async_args& args, bool unmap) {
   args.fence_fd = -1;
   if (args.flags != 0 || args.n_success > args.n_devices) return Code::kInvalidArgs;
   std::vector<uint32_t> ids;
-  const Code copied = CopyDeviceIds(args.device_ids_array_ptr, args.n_devices, &ids);
+  const Code copied = CopyDeviceList(args.device_ids_array_ptr, args.n_devices, &ids);
   if (copied != Code::kOk) return copied;
   uint32_t n_success = args.n_success;
   std::vector<kfd::FenceRef> fences;
@@ -93,11 +88,10 @@ Code MapOrUnmapAsync(IoctlContext& ctx, void* data, bool unmap) {
   return HandOutFenceFd(ctx, std::move(fences), &args.fence_fd);
 }
 
-Code MapAsync(IoctlContext& ctx, void* data) { return MapOrUnmapAsync(ctx, data, false); }
-Code UnmapAsync(IoctlContext& ctx, void* data) { return MapOrUnmapAsync(ctx, data, true); }
+Code MapAsync(IoctlContext& ctx, vkfd_map_async_args& args) { return MapOrUnmapAsync(ctx, args, false); }
+Code UnmapAsync(IoctlContext& ctx, vkfd_map_async_args& args) { return MapOrUnmapAsync(ctx, args, true); }
 
-Code FenceWait(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<vkfd_fence_wait_args*>(data);
+Code FenceWait(IoctlContext& ctx, vkfd_fence_wait_args& args) {
   args.first_signaled = 0;
   args.error = 0;
   if ((args.flags & ~VKFD_WAIT_ALL) != 0 || args.count == 0 || args.count > kMaxWaitFds) {
@@ -130,8 +124,7 @@ Code FenceWait(IoctlContext& ctx, void* data) {
   return Code::kOk;
 }
 
-Code FenceInfo(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<vkfd_fence_info_args*>(data);
+Code FenceInfo(IoctlContext& ctx, vkfd_fence_info_args& args) {
   const kfd::FenceFile& file = *ctx.file->fence;
   args.status = StatusOf(file);
   args.num_fences = static_cast<uint32_t>(file.fences().size());
@@ -139,8 +132,7 @@ Code FenceInfo(IoctlContext& ctx, void* data) {
   return Code::kOk;
 }
 
-Code FenceMerge(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<vkfd_fence_merge_args*>(data);
+Code FenceMerge(IoctlContext& ctx, vkfd_fence_merge_args& args) {
   args.fence = -1;
   if (args.flags != 0 || args.reserved != 0) return Code::kInvalidArgs;
   auto other = ctx.device->LookupFenceFile(args.fd2);
@@ -150,8 +142,7 @@ Code FenceMerge(IoctlContext& ctx, void* data) {
   return HandOutFenceFd(ctx, std::move(fences), &args.fence);
 }
 
-Code MapAtomic(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<vkfd_map_atomic_args*>(data);
+Code MapAtomic(IoctlContext& ctx, vkfd_map_atomic_args& args) {
   args.failed_index = args.n_devices;
   const uint32_t mode_bits = VKFD_MAP_ATOMIC_TEST_ONLY | VKFD_MAP_ATOMIC_COMMIT;
   if ((args.flags & ~mode_bits) != 0 || (args.flags & mode_bits) == 0 ||
@@ -159,7 +150,7 @@ Code MapAtomic(IoctlContext& ctx, void* data) {
     return Code::kInvalidArgs;
   }
   std::vector<uint32_t> ids;
-  const Code copied = CopyDeviceIds(args.device_ids_array_ptr, args.n_devices, &ids);
+  const Code copied = CopyDeviceList(args.device_ids_array_ptr, args.n_devices, &ids);
   if (copied != Code::kOk) return copied;
   const auto mode = (args.flags & VKFD_MAP_ATOMIC_TEST_ONLY) != 0 ? kfd::AtomicMapMode::kTestOnly
                                                                    : kfd::AtomicMapMode::kCommit;
@@ -169,11 +160,10 @@ Code MapAtomic(IoctlContext& ctx, void* data) {
   return status.code();
 }
 
-Code MapStatus(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<vkfd_map_status_args*>(data);
+Code MapStatus(IoctlContext& ctx, vkfd_map_status_args& args) {
   args.n_failed = 0;
   std::vector<uint32_t> ids;
-  const Code copied = CopyDeviceIds(args.device_ids_array_ptr, args.n_devices, &ids);
+  const Code copied = CopyDeviceList(args.device_ids_array_ptr, args.n_devices, &ids);
   if (copied != Code::kOk) return copied;
   // The result array is written once before any GPU is touched, so a bad pointer fails the whole
   // call with nothing done.
@@ -195,57 +185,55 @@ Code MapStatus(IoctlContext& ctx, void* data) {
 
 // ---- Decoders for the ioctl log ------------------------------------------------------------------
 
-
-void DescribeMapAsync(const void* data, std::string* o) {
-  const auto& a = *static_cast<const vkfd_map_async_args*>(data);
+void DescribeExtVersion(const vkfd_ext_version_args& a, std::string* o) {
+  Describe(o, "version=%u", a.version);
+}
+void DescribeMapAsync(const vkfd_map_async_args& a, std::string* o) {
   Describe(o, "handle=0x%" PRIx64, static_cast<uint64_t>(a.handle));
   Describe(o, "n_devices=%u n_success=%u fence_fd=%d", a.n_devices, a.n_success, a.fence_fd);
 }
-void DescribeFenceWait(const void* data, std::string* o) {
-  const auto& a = *static_cast<const vkfd_fence_wait_args*>(data);
+void DescribeFenceWait(const vkfd_fence_wait_args& a, std::string* o) {
   Describe(o, "count=%u flags=0x%x deadline_ns=%" PRId64, a.count, a.flags,
       static_cast<int64_t>(a.deadline_ns));
   Describe(o, "first_signaled=%u error=%d", a.first_signaled, a.error);
 }
-void DescribeFenceInfo(const void* data, std::string* o) {
-  const auto& a = *static_cast<const vkfd_fence_info_args*>(data);
+void DescribeFenceInfo(const vkfd_fence_info_args& a, std::string* o) {
   Describe(o, "status=%d num_fences=%u timestamp_ns=%" PRId64, a.status, a.num_fences,
       static_cast<int64_t>(a.timestamp_ns));
 }
-void DescribeFenceMerge(const void* data, std::string* o) {
-  const auto& a = *static_cast<const vkfd_fence_merge_args*>(data);
+void DescribeFenceMerge(const vkfd_fence_merge_args& a, std::string* o) {
   Describe(o, "fd2=%d fence=%d", a.fd2, a.fence);
 }
-void DescribeMapAtomic(const void* data, std::string* o) {
-  const auto& a = *static_cast<const vkfd_map_atomic_args*>(data);
+void DescribeMapAtomic(const vkfd_map_atomic_args& a, std::string* o) {
   Describe(o, "handle=0x%" PRIx64, static_cast<uint64_t>(a.handle));
   Describe(o, "n_devices=%u flags=0x%x failed_index=%u", a.n_devices, a.flags, a.failed_index);
 }
-void DescribeMapStatus(const void* data, std::string* o) {
-  const auto& a = *static_cast<const vkfd_map_status_args*>(data);
+void DescribeMapStatus(const vkfd_map_status_args& a, std::string* o) {
   Describe(o, "handle=0x%" PRIx64, static_cast<uint64_t>(a.handle));
   Describe(o, "n_devices=%u n_failed=%u", a.n_devices, a.n_failed);
 }
 
 const IoctlDesc kKfdFdCommands[] = {
-    {VKFD_IOC_EXT_VERSION, ExtVersion, "VKFD_EXT_VERSION", nullptr, false,
-     "vkfd extension (on /dev/kfd): probe, version 1"},
-    {VKFD_IOC_MAP_ASYNC, MapAsync, "VKFD_MAP_ASYNC", DescribeMapAsync, false,
-     "vkfd extension: dispatch, return a fence fd (docs/extensions.md)"},
-    {VKFD_IOC_UNMAP_ASYNC, UnmapAsync, "VKFD_UNMAP_ASYNC", DescribeMapAsync, false,
-     "vkfd extension: dispatch, return a fence fd"},
-    {VKFD_IOC_FENCE_WAIT, FenceWait, "VKFD_FENCE_WAIT", DescribeFenceWait, false,
-     "vkfd extension: all/any, absolute deadline, kernel restart rule, ETIME"},
-    {VKFD_IOC_MAP_ATOMIC, MapAtomic, "VKFD_MAP_ATOMIC", DescribeMapAtomic, false,
-     "vkfd extension: TEST_ONLY / COMMIT all-or-nothing"},
-    {VKFD_IOC_MAP_STATUS, MapStatus, "VKFD_MAP_STATUS", DescribeMapStatus, false,
-     "vkfd extension: per-GPU result array"},
+    Row<VKFD_IOC_EXT_VERSION, ExtVersion, DescribeExtVersion>(
+        "VKFD_EXT_VERSION", "vkfd extension (on /dev/kfd): probe, version 1"),
+    Row<VKFD_IOC_MAP_ASYNC, MapAsync, DescribeMapAsync>(
+        "VKFD_MAP_ASYNC", "vkfd extension: dispatch, return a fence fd (docs/extensions.md)"),
+    Row<VKFD_IOC_UNMAP_ASYNC, UnmapAsync, DescribeMapAsync>(
+        "VKFD_UNMAP_ASYNC", "vkfd extension: dispatch, return a fence fd"),
+    Row<VKFD_IOC_FENCE_WAIT, FenceWait, DescribeFenceWait>(
+        "VKFD_FENCE_WAIT", "vkfd extension: all/any, absolute deadline, kernel restart rule, ETIME"),
+    Row<VKFD_IOC_MAP_ATOMIC, MapAtomic, DescribeMapAtomic>(
+        "VKFD_MAP_ATOMIC", "vkfd extension: TEST_ONLY / COMMIT all-or-nothing"),
+    Row<VKFD_IOC_MAP_STATUS, MapStatus, DescribeMapStatus>(
+        "VKFD_MAP_STATUS", "vkfd extension: per-GPU result array"),
 };
 const IoctlDesc kFenceFdCommands[] = {
-    {VKFD_IOC_FENCE_INFO, FenceInfo, "VKFD_FENCE_INFO", DescribeFenceInfo, false,
-     "vkfd extension (on a fence fd): status and timestamp, as SYNC_IOC_FILE_INFO"},
-    {VKFD_IOC_FENCE_MERGE, FenceMerge, "VKFD_FENCE_MERGE", DescribeFenceMerge, false,
-     "vkfd extension (on a fence fd): a new fd with both fence sets, as SYNC_IOC_MERGE"},
+    Row<VKFD_IOC_FENCE_INFO, FenceInfo, DescribeFenceInfo>(
+        "VKFD_FENCE_INFO",
+        "vkfd extension (on a fence fd): status and timestamp, as SYNC_IOC_FILE_INFO"),
+    Row<VKFD_IOC_FENCE_MERGE, FenceMerge, DescribeFenceMerge>(
+        "VKFD_FENCE_MERGE",
+        "vkfd extension (on a fence fd): a new fd with both fence sets, as SYNC_IOC_MERGE"),
 };
 
 template <size_t N>

@@ -3,32 +3,25 @@
 
 #include <vector>
 
-#include "base/user_memory.h"
 #include "kfd/process.h"
 #include "uapi/ioctl_table.h"
 #include "uapi/kfd_device.h"
+#include "uapi/user_arrays.h"
 
 namespace vkfd::uapi {
 namespace {
 
-// kmalloc_array of the device list fails beyond KMALLOC_MAX_SIZE (4 MiB): -ENOMEM before the copy.
-constexpr uint64_t kMaxDeviceArrayBytes = 4ull << 20;
-
-// The checks and copy-in MAP and UNMAP share (kfd_ioctl_map_memory_to_gpu's prologue).
-Code CopyDeviceList(const kfd_ioctl_map_memory_to_gpu_args& args, std::vector<uint32_t>* ids) {
+// The checks and copy-in MAP and UNMAP share (kfd_ioctl_map_memory_to_gpu's prologue); the two
+// structs have the same layout.
+template <typename Args>
+Code CopyDeviceList(const Args& args, std::vector<uint32_t>* ids) {
   if (args.n_devices == 0 || args.n_success > args.n_devices) return Code::kInvalidArgs;
-  if (uint64_t{args.n_devices} * sizeof(uint32_t) > kMaxDeviceArrayBytes) return Code::kNoMemory;
-  ids->resize(args.n_devices);
-  if (!CopyFromUser(ids->data(), args.device_ids_array_ptr, ids->size() * sizeof(uint32_t)).ok()) {
-    return Code::kFault;
-  }
-  return Code::kOk;
+  return CopyDeviceIds(args.device_ids_array_ptr, args.n_devices, ids);
 }
 
 }  // namespace
 
-Code AllocMemoryOfGpu(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<kfd_ioctl_alloc_memory_of_gpu_args*>(data);
+Code AllocMemoryOfGpu(IoctlContext& ctx, kfd_ioctl_alloc_memory_of_gpu_args& args) {
   kfd::AllocRequest req;
   req.gpu_id = args.gpu_id;
   req.va = args.va_addr;
@@ -54,13 +47,11 @@ Code AllocMemoryOfGpu(IoctlContext& ctx, void* data) {
   return Code::kOk;
 }
 
-Code FreeMemoryOfGpu(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<kfd_ioctl_free_memory_of_gpu_args*>(data);
+Code FreeMemoryOfGpu(IoctlContext& ctx, kfd_ioctl_free_memory_of_gpu_args& args) {
   return ctx.process->FreeMemory(args.handle).code();
 }
 
-Code MapMemoryToGpu(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<kfd_ioctl_map_memory_to_gpu_args*>(data);
+Code MapMemoryToGpu(IoctlContext& ctx, kfd_ioctl_map_memory_to_gpu_args& args) {
   std::vector<uint32_t> ids;
   const Code copied = CopyDeviceList(args, &ids);
   if (copied != Code::kOk) return copied;
@@ -70,9 +61,7 @@ Code MapMemoryToGpu(IoctlContext& ctx, void* data) {
   return status.code();
 }
 
-Code UnmapMemoryFromGpu(IoctlContext& ctx, void* data) {
-  // Same layout as MAP (kfd_ioctl_unmap_memory_from_gpu_args).
-  auto& args = *static_cast<kfd_ioctl_map_memory_to_gpu_args*>(data);
+Code UnmapMemoryFromGpu(IoctlContext& ctx, kfd_ioctl_unmap_memory_from_gpu_args& args) {
   std::vector<uint32_t> ids;
   const Code copied = CopyDeviceList(args, &ids);
   if (copied != Code::kOk) return copied;
@@ -82,8 +71,7 @@ Code UnmapMemoryFromGpu(IoctlContext& ctx, void* data) {
   return status.code();
 }
 
-Code AvailableMemory(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<kfd_ioctl_get_available_memory_args*>(data);
+Code AvailableMemory(IoctlContext& ctx, kfd_ioctl_get_available_memory_args& args) {
   auto available = ctx.process->AvailableMemory(args.gpu_id);
   if (!available.ok()) return available.code();
   args.available = available.value();

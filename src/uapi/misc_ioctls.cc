@@ -12,7 +12,7 @@
 namespace vkfd::uapi {
 
 // kfd_ioctl_criu for a caller the capability check let through: vkfd has no checkpoint/restore.
-Code CriuOp(IoctlContext&, void*) { return Code::kInvalidArgs; }
+Code CriuOp(IoctlContext&, kfd_ioctl_criu_args&) { return Code::kInvalidArgs; }
 namespace {
 
 uint64_t ClockNs(clockid_t clock) {
@@ -31,8 +31,7 @@ constexpr uint64_t kGpuCounterHz = 100000000;
 
 }  // namespace
 
-Code GetClockCounters(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<kfd_ioctl_get_clock_counters_args*>(data);
+Code GetClockCounters(IoctlContext& ctx, kfd_ioctl_get_clock_counters_args& args) {
   const bool known = ctx.device->driver().GpuIndex(args.gpu_id).has_value();
   const uint64_t raw = ClockNs(CLOCK_MONOTONIC_RAW);
   args.gpu_clock_counter = known ? raw / (1000000000ull / kGpuCounterHz) : 0;
@@ -42,18 +41,15 @@ Code GetClockCounters(IoctlContext& ctx, void* data) {
   return Code::kOk;
 }
 
-Code SetScratchBackingVa(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<kfd_ioctl_set_scratch_backing_va_args*>(data);
+Code SetScratchBackingVa(IoctlContext& ctx, kfd_ioctl_set_scratch_backing_va_args& args) {
   return ctx.process->SetScratchBackingVa(args.gpu_id, args.va_addr).code();
 }
 
-Code SetTrapHandler(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<kfd_ioctl_set_trap_handler_args*>(data);
+Code SetTrapHandler(IoctlContext& ctx, kfd_ioctl_set_trap_handler_args& args) {
   return ctx.process->SetTrapHandler(args.gpu_id, args.tba_addr, args.tma_addr).code();
 }
 
-Code GetTileConfig(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<kfd_ioctl_get_tile_config_args*>(data);
+Code GetTileConfig(IoctlContext& ctx, kfd_ioctl_get_tile_config_args& args) {
   if (!ctx.process->HasGpu(args.gpu_id)) return Code::kInvalidArgs;
   static const uint32_t kZeros[kNumTileConfigs] = {};
   args.gb_addr_config = kGbAddrConfig;
@@ -74,7 +70,5 @@ Code GetTileConfig(IoctlContext& ctx, void* data) {
   }
   return Code::kOk;
 }
-
-Code DeprecatedDebug(IoctlContext&, void*) { return Code::kPermission; }
 
 }  // namespace vkfd::uapi

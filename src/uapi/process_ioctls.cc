@@ -10,12 +10,13 @@
 #include "kfd/process.h"
 #include "uapi/ioctl_table.h"
 #include "uapi/kfd_device.h"
+#include "uapi/user_arrays.h"
 
 namespace vkfd::uapi {
 namespace {
 
 // kcalloc of the aperture array fails beyond KMALLOC_MAX_SIZE (4 MiB).
-constexpr uint64_t kMaxApertureBytes = 4ull << 20;
+constexpr uint64_t kMaxApertureBytes = kKmallocMaxSize;
 // The old GET_PROCESS_APERTURES reports at most NUM_OF_SUPPORTED_GPUS nodes.
 constexpr uint32_t kOldApertureSlots = NUM_OF_SUPPORTED_GPUS;
 
@@ -31,15 +32,13 @@ void Fill(const kfd::Apertures& a, kfd_process_device_apertures* out) {
 
 }  // namespace
 
-Code GetVersion(IoctlContext&, void* data) {
-  auto& args = *static_cast<kfd_ioctl_get_version_args*>(data);
+Code GetVersion(IoctlContext&, kfd_ioctl_get_version_args& args) {
   args.major_version = KFD_IOCTL_MAJOR_VERSION;
   args.minor_version = KFD_IOCTL_MINOR_VERSION;
   return Code::kOk;
 }
 
-Code GetProcessAperturesNew(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<kfd_ioctl_get_process_apertures_new_args*>(data);
+Code GetProcessAperturesNew(IoctlContext& ctx, kfd_ioctl_get_process_apertures_new_args& args) {
   const std::vector<kfd::Apertures> all = ctx.process->GetApertures();
   if (args.num_of_nodes == 0) {
     args.num_of_nodes = static_cast<uint32_t>(all.size());
@@ -59,8 +58,7 @@ Code GetProcessAperturesNew(IoctlContext& ctx, void* data) {
   return Code::kOk;
 }
 
-Code GetProcessApertures(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<kfd_ioctl_get_process_apertures_args*>(data);
+Code GetProcessApertures(IoctlContext& ctx, kfd_ioctl_get_process_apertures_args& args) {
   const std::vector<kfd::Apertures> all = ctx.process->GetApertures();
   args.num_of_nodes = 0;
   for (const kfd::Apertures& a : all) {
@@ -70,8 +68,7 @@ Code GetProcessApertures(IoctlContext& ctx, void* data) {
   return Code::kOk;
 }
 
-Code AcquireVm(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<kfd_ioctl_acquire_vm_args*>(data);
+Code AcquireVm(IoctlContext& ctx, kfd_ioctl_acquire_vm_args& args) {
   const int fd = static_cast<int>(args.drm_fd);
   kfd::DrmFileRef ref;
   if (auto file = ctx.device->Lookup(fd)) {
@@ -87,8 +84,7 @@ Code AcquireVm(IoctlContext& ctx, void* data) {
   return ctx.process->AcquireVm(args.gpu_id, ref).code();
 }
 
-Code SetMemoryPolicy(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<kfd_ioctl_set_memory_policy_args*>(data);
+Code SetMemoryPolicy(IoctlContext& ctx, kfd_ioctl_set_memory_policy_args& args) {
   return ctx.process
       ->SetMemoryPolicy(args.gpu_id, static_cast<int>(args.default_policy),
                         static_cast<int>(args.alternate_policy), args.alternate_aperture_base,
@@ -96,8 +92,7 @@ Code SetMemoryPolicy(IoctlContext& ctx, void* data) {
       .code();
 }
 
-Code SetXnackMode(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<kfd_ioctl_set_xnack_mode_args*>(data);
+Code SetXnackMode(IoctlContext& ctx, kfd_ioctl_set_xnack_mode_args& args) {
   auto mode = ctx.process->SetXnackMode(args.xnack_enabled);
   if (!mode.ok()) return mode.code();
   if (args.xnack_enabled < 0) args.xnack_enabled = mode.value();

@@ -2,6 +2,7 @@
 // then kfd::Process bookkeeping. No queue executes.
 #include <linux/kfd_ioctl.h>
 
+#include "base/user_memory.h"
 #include "kfd/process.h"
 #include "kfd/queue.h"
 #include "uapi/ioctl_table.h"
@@ -10,16 +11,12 @@ namespace vkfd::uapi {
 namespace {
 
 constexpr uint32_t kMinQueueRingSize = 1024;  // KFD_MIN_QUEUE_RING_SIZE
-constexpr uint64_t kUserTop = 0x0000800000000000ull;
 
 bool IsPowerOfTwo(uint64_t v) { return v != 0 && (v & (v - 1)) == 0; }
-// access_ok(): the range lies in the user half.
-bool AccessOk(uint64_t addr, uint64_t size) { return addr + size >= addr && addr + size <= kUserTop; }
 
 }  // namespace
 
-Code CreateQueue(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<kfd_ioctl_create_queue_args*>(data);
+Code CreateQueue(IoctlContext& ctx, kfd_ioctl_create_queue_args& args) {
   if (args.queue_percentage > 100) return Code::kInvalidArgs;
   if (args.queue_priority > kfd::kMaxQueuePriority) return Code::kInvalidArgs;
   if (args.ring_base_address != 0 && !AccessOk(args.ring_base_address, args.ring_size)) {
@@ -65,13 +62,11 @@ Code CreateQueue(IoctlContext& ctx, void* data) {
   return Code::kOk;
 }
 
-Code DestroyQueue(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<kfd_ioctl_destroy_queue_args*>(data);
+Code DestroyQueue(IoctlContext& ctx, kfd_ioctl_destroy_queue_args& args) {
   return ctx.process->DestroyQueue(args.queue_id).code();
 }
 
-Code UpdateQueue(IoctlContext& ctx, void* data) {
-  auto& args = *static_cast<kfd_ioctl_update_queue_args*>(data);
+Code UpdateQueue(IoctlContext& ctx, kfd_ioctl_update_queue_args& args) {
   if (args.queue_percentage > 100) return Code::kInvalidArgs;
   if (args.queue_priority > kfd::kMaxQueuePriority) return Code::kInvalidArgs;
   if (args.ring_base_address != 0 && !AccessOk(args.ring_base_address, args.ring_size)) {
