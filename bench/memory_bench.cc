@@ -29,9 +29,9 @@ constexpr uint64_t kVa = 0x7e0000000000ull;
 class Node {
  public:
   explicit Node(const char* topology) {
+    auto topo = vkfd::hw::LoadTopology(topology);
+    if (!topo.ok()) abort();
     std::string error;
-    auto topo = vkfd::hw::LoadTopology(topology, &error);
-    if (!topo) abort();
     device_ = vkfd::uapi::KfdDevice::Create(std::move(*topo), &error);
     kfd_ = device_->OpenKfd(O_RDWR | O_CLOEXEC);
     for (const auto& g : device_->driver().topology().gpus) {

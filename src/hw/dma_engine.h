@@ -35,8 +35,8 @@
 #include "base/status.h"
 #include "base/thread_annotations.h"
 #include "hw/dma_scheduler.h"
+#include "hw/dma_timing.h"
 #include "hw/pte_job.h"
-#include "hw/topology.h"
 
 namespace vkfd::hw {
 

@@ -20,7 +20,7 @@
 #include "hw/gpu_memory.h"
 #include "hw/page_table_pool.h"
 #include "hw/system_bus.h"
-#include "hw/topology.h"
+#include "hw/topology/topology.h"
 
 namespace vkfd::hw {
 

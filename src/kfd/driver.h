@@ -23,7 +23,7 @@
 #include "base/status.h"
 #include "base/thread_annotations.h"
 #include "hw/node.h"
-#include "hw/topology.h"
+#include "hw/topology/topology.h"
 #include "kfd/memory_limits.h"
 
 namespace vkfd::kfd {

@@ -16,7 +16,7 @@
 #include <optional>
 #include <string>
 
-#include "hw/topology.h"
+#include "hw/topology/topology.h"
 
 namespace vkfd::shim {
 

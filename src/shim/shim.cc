@@ -16,6 +16,7 @@
 #include <optional>
 #include <string_view>
 
+#include "base/expected.h"
 #include "base/fault_inject.h"
 #include "base/parse.h"
 #include "base/thread_annotations.h"
@@ -53,31 +54,29 @@ void ReportOnce(const std::string& message) {
   std::call_once(once, [&] { fprintf(stderr, "vkfd: %s\n", message.c_str()); });
 }
 
-std::optional<hw::Topology> TopologyFromEnvOnly(std::string* error) {
+Expected<hw::Topology> TopologyFromEnvOnly() {
   const char* topology = getenv("VKFD_TOPOLOGY");
-  if (topology != nullptr && *topology != '\0') return hw::LoadTopology(topology, error);
+  if (topology != nullptr && *topology != '\0') return hw::LoadTopology(topology);
   const char* gpus = getenv("VKFD_GPUS");
   if (gpus != nullptr && *gpus != '\0') {
     char* end = nullptr;
     const long n = strtol(gpus, &end, 10);
     if (*end != '\0' || n < 1 || n > 16) {
-      *error = std::string("VKFD_GPUS: not a GPU count between 1 and 16: '") + gpus + "'";
-      return std::nullopt;
+      return Fail(std::string("VKFD_GPUS: not a GPU count between 1 and 16: '") + gpus + "'");
     }
-    return hw::UniformMi210(static_cast<int>(n), error);
+    return hw::UniformMi210(static_cast<int>(n));
   }
-  return hw::LoadPreset("mi210x2", error);
+  return hw::LoadPreset("mi210x2");
 }
 
 // The topology, with VKFD_DMA_LATENCY (`vkfd run --dma-latency`) as a floor on every GPU's job latency.
-std::optional<hw::Topology> TopologyFromEnv(std::string* error) {
-  auto topology = TopologyFromEnvOnly(error);
+Expected<hw::Topology> TopologyFromEnv() {
+  Expected<hw::Topology> topology = TopologyFromEnvOnly();
   const char* latency = getenv("VKFD_DMA_LATENCY");
-  if (!topology || latency == nullptr || *latency == '\0') return topology;
-  const std::optional<uint64_t> ns = hw::ParseDurationNs(latency);
+  if (!topology.ok() || latency == nullptr || *latency == '\0') return topology;
+  const std::optional<uint64_t> ns = ParseDurationNs(latency);
   if (!ns) {
-    *error = std::string("VKFD_DMA_LATENCY: not a duration (e.g. 200us): '") + latency + "'";
-    return std::nullopt;
+    return Fail(std::string("VKFD_DMA_LATENCY: not a duration (e.g. 200us): '") + latency + "'");
   }
   for (hw::GpuSpec& gpu : topology->gpus) {
     gpu.dma.job_latency_ns = std::max(gpu.dma.job_latency_ns, *ns);
@@ -161,11 +160,10 @@ bool ArmInjectorFromEnv() {
   return true;
 }
 
-const std::optional<hw::Topology>& SharedTopology() {
-  static const std::optional<hw::Topology> topology = [] {
-    std::string error;
-    auto t = TopologyFromEnv(&error);
-    if (!t) ReportOnce(error);
+const Expected<hw::Topology>& SharedTopology() {
+  static const Expected<hw::Topology> topology = [] {
+    Expected<hw::Topology> t = TopologyFromEnv();
+    if (!t.ok()) ReportOnce(t.error());
     return t;
   }();
   return topology;
@@ -260,7 +258,7 @@ const std::string& FakeRootDir() {
     const char* given = getenv("VKFD_ROOT");
     if (given != nullptr && *given != '\0') return std::string(given);
     const auto& topology = SharedTopology();
-    if (!topology) return std::string();
+    if (!topology.ok()) return std::string();
     std::string error;
     auto made = EnsureFakeRoot(*topology, &error);
     if (!made) {
@@ -318,7 +316,7 @@ DeviceSlot* DeviceForCaller() {
   // First open in this process, or in a forked child: a fresh device. The parent's stays alive
   // (leaked) for the fds the child inherited.
   const auto& topology = SharedTopology();
-  if (!topology) return nullptr;
+  if (!topology.ok()) return nullptr;
   if (!ArmInjectorFromEnv()) return nullptr;
   std::string error;
   auto device = uapi::KfdDevice::Create(*topology, &error);

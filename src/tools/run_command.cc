@@ -18,8 +18,10 @@
 #include <string>
 #include <vector>
 
+#include "base/expected.h"
+#include "base/parse.h"
+#include "hw/topology/topology.h"
 #include "uapi/fault_spec.h"
-#include "hw/topology.h"
 #include "shim/fake_root.h"
 #include "tools/commands.h"
 
@@ -148,33 +150,32 @@ int RunCommand(int argc, char** argv) {
   if (i >= argc) return UsageError("run: no program given (vkfd run [options] -- PROGRAM [ARGS...])");
   if (gpus && topology) return UsageError("run: --gpus and --topology cannot be combined");
 
-  std::string error;
-  std::optional<hw::Topology> topo;
+  long n = 0;
   if (gpus) {
     char* end = nullptr;
     errno = 0;
-    const long n = strtol(gpus->c_str(), &end, 10);
+    n = strtol(gpus->c_str(), &end, 10);
     if (gpus->empty() || *end != '\0' || errno != 0 || n < 1 || n > 16) {
       return UsageError(("run: --gpus: expected a number from 1 to 16, got '" + *gpus + "'").c_str());
     }
-    topo = hw::UniformMi210(static_cast<int>(n), &error);
+  }
+  const std::string name = topology.value_or("mi210x2");
+  const Expected<hw::Topology> topo =
+      gpus ? hw::UniformMi210(static_cast<int>(n)) : hw::LoadTopology(name);
+  if (!topo.ok()) return UsageError(topo.error().c_str());
+  if (gpus) {
     unsetenv("VKFD_TOPOLOGY");
     setenv("VKFD_GPUS", gpus->c_str(), 1);
   } else {
-    const std::string name = topology.value_or("mi210x2");
-    topo = hw::LoadTopology(name, &error);
-    if (topo) {
-      // A file is passed by absolute path: the program may change directory.
-      const bool preset = !hw::PresetText(name).empty();
-      const std::optional<std::string> path = preset ? std::optional(name) : Canonical(name);
-      setenv("VKFD_TOPOLOGY", path.value_or(name).c_str(), 1);
-      unsetenv("VKFD_GPUS");
-    }
+    // A file is passed by absolute path: the program may change directory.
+    const bool preset = !hw::PresetText(name).empty();
+    const std::optional<std::string> path = preset ? std::optional(name) : Canonical(name);
+    setenv("VKFD_TOPOLOGY", path.value_or(name).c_str(), 1);
+    unsetenv("VKFD_GPUS");
   }
-  if (!topo) return UsageError(error.c_str());
 
   if (dma_latency) {
-    if (!hw::ParseDurationNs(*dma_latency)) {
+    if (!ParseDurationNs(*dma_latency)) {
       return UsageError(("run: --dma-latency: not a duration (e.g. 200us, 2ms): '" + *dma_latency +
                          "'").c_str());
     }
@@ -185,6 +186,7 @@ int RunCommand(int argc, char** argv) {
   if ((inject_seed || inject_log) && !inject) {
     return UsageError("run: --inject-seed and --inject-log need --inject");
   }
+  std::string error;
   if (inject) {
     if (auto rules = uapi::ParseFaultSpec(*inject); !rules.ok()) {
       return UsageError(("run: --inject: " + rules.error()).c_str());

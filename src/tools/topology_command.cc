@@ -3,7 +3,8 @@
 #include <cstdio>
 #include <string>
 
-#include "hw/topology.h"
+#include "base/expected.h"
+#include "hw/topology/topology.h"
 #include "tools/commands.h"
 
 namespace vkfd::tools {
@@ -53,9 +54,8 @@ int TopologyCommand(int argc, char** argv) {
   if (sub == "list") {
     if (argc != 2) return UsageError("topology list: takes no arguments");
     for (const std::string& name : hw::PresetNames()) {
-      std::string error;
-      auto t = hw::LoadPreset(name, &error);
-      printf("%-12s %s\n", name.c_str(), t ? t->description.c_str() : error.c_str());
+      const Expected<hw::Topology> t = hw::LoadPreset(name);
+      printf("%-12s %s\n", name.c_str(), t.ok() ? t->description.c_str() : t.error().c_str());
     }
     return 0;
   }
@@ -73,9 +73,8 @@ int TopologyCommand(int argc, char** argv) {
   }
   if (sub == "validate") {
     if (argc != 3) return UsageError("topology validate: expects one file");
-    std::string error;
-    auto t = hw::LoadTopology(argv[2], &error);
-    if (!t) return UsageError(error.c_str());
+    const Expected<hw::Topology> t = hw::LoadTopology(argv[2]);
+    if (!t.ok()) return UsageError(t.error().c_str());
     Summary(*t);
     return 0;
   }

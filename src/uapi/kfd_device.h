@@ -26,7 +26,7 @@
 #include <vector>
 
 #include "base/status.h"
-#include "hw/topology.h"
+#include "hw/topology/topology.h"
 #include "kfd/driver.h"
 #include "kfd/fence_file.h"
 #include "kfd/process.h"

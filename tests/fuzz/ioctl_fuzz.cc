@@ -127,9 +127,9 @@ uint64_t HostBytes(World& w) {
 World& GetWorld() {
   static World* world = [] {
     auto* w = new World();
+    auto topology = vkfd::hw::LoadTopology("mi210x4");
+    if (!topology.ok()) abort();
     std::string error;
-    auto topology = vkfd::hw::LoadTopology("mi210x4", &error);
-    if (!topology) abort();
     w->device = vkfd::uapi::KfdDevice::Create(std::move(*topology), &error);
     if (!w->device) abort();
     void* region = mmap(nullptr, kScratchBytes + 4096, PROT_READ | PROT_WRITE,

@@ -19,9 +19,8 @@ constexpr uint64_t kFlags = kPteReadable | kPteWriteable | PteMtype(Mtype::kRw);
 class PageTableTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string error;
-    auto topo = UniformMi210(1, &error);
-    ASSERT_TRUE(topo) << error;
+    auto topo = UniformMi210(1);
+    ASSERT_TRUE(topo.ok()) << topo.error();
     auto node = Node::Create(std::move(*topo));
     ASSERT_TRUE(node.ok());
     node_ = std::move(node.value());

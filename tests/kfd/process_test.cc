@@ -13,9 +13,8 @@ namespace {
 constexpr uint64_t kMiB = 1ull << 20;
 
 std::unique_ptr<Driver> MakeDriver(const char* preset) {
-  std::string error;
-  auto topo = hw::LoadTopology(preset, &error);
-  EXPECT_TRUE(topo) << error;
+  auto topo = hw::LoadTopology(preset);
+  EXPECT_TRUE(topo.ok()) << topo.error();
   auto driver = Driver::Create(std::move(*topo));
   EXPECT_TRUE(driver.ok());
   return std::move(driver.value());

@@ -87,12 +87,12 @@ class InProcessBackend : public Backend {
 }  // namespace
 
 Backend* CreateBackend(const std::string& topology) {
-  std::string error;
-  auto topo = hw::LoadTopology(topology, &error);
-  if (!topo) {
-    fprintf(stderr, "%s\n", error.c_str());
+  auto topo = hw::LoadTopology(topology);
+  if (!topo.ok()) {
+    fprintf(stderr, "%s\n", topo.error().c_str());
     abort();
   }
+  std::string error;
   auto device = uapi::KfdDevice::Create(std::move(*topo), &error);
   if (!device) {
     fprintf(stderr, "%s\n", error.c_str());

@@ -16,6 +16,9 @@
 #include <utility>
 #include <vector>
 
+#include "base/expected.h"
+#include "hw/dma_timing.h"
+
 namespace vkfd::hw {
 
 // A cache as KFD reports it in nodes/N/caches/C/properties.
@@ -30,16 +33,6 @@ struct CacheSpec {
   uint32_t processor_id_low = 0;  // filled by validation for GPU nodes when zero
 
   bool operator==(const CacheSpec&) const = default;
-};
-
-// Cost of page-table updates on one GPU's DMA engine. Zero means "as fast as the host can".
-struct DmaTiming {
-  uint64_t job_latency_ns = 0;  // from the end of a job's writes to its completion (overlaps the next)
-  uint64_t pte_cost_ns = 0;     // engine time per PTE written
-  uint64_t job_cost_ns = 0;     // engine time per job (the next job waits for it)
-  bool enabled() const { return job_latency_ns != 0 || pte_cost_ns != 0 || job_cost_ns != 0; }
-
-  bool operator==(const DmaTiming&) const = default;
 };
 
 struct GpuSpec {
@@ -96,21 +89,25 @@ struct Topology {
   bool operator==(const Topology&) const = default;
 };
 
-// Parsing and validation. On failure the functions return nullopt and set *error to one line:
+// Parsing and validation. On failure the functions return a one-line message:
 // "<source>: <path>: <what is wrong>" — e.g. "x.toml: gpu[2].vram: must be a multiple of 2 MiB".
-// The schema is described at the top of topology.cc and in docs/topology.md.
-std::optional<Topology> ParseTopology(std::string_view toml_text, std::string_view source_name,
-                                      std::string* error);
-std::optional<Topology> LoadTopologyFile(const std::string& path, std::string* error);
+// Where each part lives (all in hw/topology/; internal.h holds what they share):
+//   topology.cc     the methods of the value types above
+//   toml_reader.cc  TOML -> Topology; the schema is described at its top and in docs/topology.md
+//   validate.cc     the rules every topology obeys, and the properties derived from the others
+//   gpu_models.cc   what a GPU of each model and the CPU node are by default
+//   presets.cc      the built-in presets (presets/*.toml) and picking a preset or a file by name
+Expected<Topology> ParseTopology(std::string_view toml_text, std::string_view source_name);
+Expected<Topology> LoadTopologyFile(const std::string& path);
 // A built-in preset by name (mi210x2, mi210x4, mi250x8, small-bar, ...).
-std::optional<Topology> LoadPreset(std::string_view name, std::string* error);
+Expected<Topology> LoadPreset(std::string_view name);
 // A preset name or a path to a TOML file.
-std::optional<Topology> LoadTopology(std::string_view preset_or_path, std::string* error);
+Expected<Topology> LoadTopology(std::string_view preset_or_path);
 std::vector<std::string> PresetNames();
 // The TOML text of a preset (for `vkfd topology show`), or empty.
 std::string_view PresetText(std::string_view name);
 // `--gpus N`: N MI210-like GPUs with 64 GiB VRAM each, large BAR, PCIe peer access. 1 <= n <= 16.
-std::optional<Topology> UniformMi210(int n, std::string* error);
+Expected<Topology> UniformMi210(int n);
 // The CPU node of a file without [cpu]: CpuSpec's defaults plus caches and properties.
 CpuSpec DefaultCpu();
 // GPU number `index` of a known model ("mi210", "mi250x") as a [[gpu]] entry naming only the model
@@ -118,11 +115,6 @@ CpuSpec DefaultCpu();
 std::optional<GpuSpec> DefaultGpu(std::string_view model, size_t index);
 // Checks a topology built in code (tests, --gpus); ParseTopology calls it too.
 // It also writes the derived properties (drm_render_minor, hive_id, unique_id, caches_count, ...).
-bool ValidateTopology(Topology* topology, std::string_view source_name, std::string* error);
-
-// Human-readable sizes used in topology files and on the command line: "64GiB", "256MiB", "4096".
-std::optional<uint64_t> ParseSize(std::string_view text);
-// Durations: "200us", "1ms", "50ns", "0".
-std::optional<uint64_t> ParseDurationNs(std::string_view text);
+Expected<void> ValidateTopology(Topology* topology, std::string_view source_name);
 
 }  // namespace vkfd::hw
