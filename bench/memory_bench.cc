@@ -31,8 +31,9 @@ class Node {
   explicit Node(const char* topology) {
     auto topo = vkfd::hw::LoadTopology(topology);
     if (!topo.ok()) abort();
-    std::string error;
-    device_ = vkfd::uapi::KfdDevice::Create(std::move(*topo), &error);
+    auto device = vkfd::uapi::KfdDevice::Create(std::move(*topo));
+    if (!device.ok()) abort();
+    device_ = std::move(device).value();
     kfd_ = device_->OpenKfd(O_RDWR | O_CLOEXEC);
     for (const auto& g : device_->driver().topology().gpus) {
       ids_.push_back(g.gpu_id);

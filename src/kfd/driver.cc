@@ -18,9 +18,11 @@ Result<std::unique_ptr<Driver>> Driver::Create(hw::Topology topology) {
 
 Driver::~Driver() {
   std::map<int, std::shared_ptr<Process>> processes;
+  std::vector<std::shared_ptr<Process>> retired;
   {
     MutexLock lock(&mu_);
     processes.swap(processes_);
+    retired.swap(retired_);
   }
   for (auto& [pid, process] : processes) process->Teardown();
 }
@@ -50,8 +52,10 @@ void Driver::TeardownProcess(int pid) {
     MutexLock lock(&mu_);
     auto it = processes_.find(pid);
     if (it == processes_.end()) return;
-    process = std::move(it->second);
+    process = it->second;
     processes_.erase(it);
+    // Kept until the driver goes: open-file records refer to processes without owning them.
+    retired_.push_back(process);
   }
   process->Teardown();
 }

@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "base/status.h"
 #include "base/thread_annotations.h"
@@ -44,7 +45,8 @@ class Driver {
 
   std::shared_ptr<Process> OpenProcess(int pid) EXCLUDES(mu_);
   std::shared_ptr<Process> FindProcess(int pid) EXCLUDES(mu_);
-  // Unmaps and frees everything the process holds and forgets it.
+  // Unmaps and frees everything the process holds and forgets it (the object itself stays, empty, until
+  // the driver goes: open files may still refer to it).
   void TeardownProcess(int pid) EXCLUDES(mu_);
 
  private:
@@ -54,6 +56,7 @@ class Driver {
   std::unique_ptr<MemoryLimits> limits_;
   Mutex mu_;
   std::map<int, std::shared_ptr<Process>> processes_ GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<Process>> retired_ GUARDED_BY(mu_);  // torn down, kept until ~Driver
 };
 
 }  // namespace vkfd::kfd

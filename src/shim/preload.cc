@@ -20,12 +20,15 @@
 #include <cerrno>
 #include <climits>
 
+#include "base/process_identity.h"
 #include "base/user_memory.h"
 #include "shim/shim.h"
+#include "uapi/file_table.h"
 #include "uapi/kfd_device.h"
 #include "uapi/kfd_mmap.h"
 
 using vkfd::shim::ClassifyPath;
+using vkfd::uapi::FileTable;
 using vkfd::shim::PathInfo;
 using vkfd::shim::PathKind;
 
@@ -325,7 +328,7 @@ char* realpath(const char* path, char* resolved) {
   if (info.kind == PathKind::kOther) return real_realpath(path, resolved);
   char* result = real_realpath(info.redirected.c_str(), resolved);
   if (result == nullptr) return nullptr;
-  const std::string& root = vkfd::shim::FakeRootDir();
+  const std::string& root = vkfd::shim::SysfsRoot();
   if (strncmp(result, root.c_str(), root.size()) == 0) {
     memmove(result, result + root.size(), strlen(result + root.size()) + 1);
   }
@@ -337,17 +340,15 @@ char* realpath(const char* path, char* resolved) {
 int close(int fd) {
   VKFD_REAL(close);
   // Forget first: once the number is free another thread may reuse it.
-  if (vkfd::shim::FdOwner(fd) != nullptr) vkfd::shim::ForgetFd(fd);
+  if (FileTable::IsEmulated(fd)) vkfd::shim::ForgetFd(fd);
   return real_close(fd);
 }
 
 int close_range(unsigned int first, unsigned int last, int flags) {
   VKFD_REAL(close_range);
   if ((flags & CLOSE_RANGE_CLOEXEC) == 0) {
-    for (unsigned fd = first; fd <= last && fd < unsigned{vkfd::shim::kMaxFds}; ++fd) {
-      if (vkfd::shim::FdOwner(static_cast<int>(fd)) != nullptr) {
-        vkfd::shim::ForgetFd(static_cast<int>(fd));
-      }
+    for (unsigned fd = first; fd <= last && fd < unsigned{FileTable::kMaxFds}; ++fd) {
+      if (FileTable::IsEmulated(static_cast<int>(fd))) vkfd::shim::ForgetFd(static_cast<int>(fd));
     }
   }
   return real_close_range(first, last, flags);
@@ -355,8 +356,8 @@ int close_range(unsigned int first, unsigned int last, int flags) {
 
 void closefrom(int lowfd) {
   VKFD_REAL(closefrom);
-  for (int fd = lowfd < 0 ? 0 : lowfd; fd < vkfd::shim::kMaxFds; ++fd) {
-    if (vkfd::shim::FdOwner(fd) != nullptr) vkfd::shim::ForgetFd(fd);
+  for (int fd = lowfd < 0 ? 0 : lowfd; fd < FileTable::kMaxFds; ++fd) {
+    if (FileTable::IsEmulated(fd)) vkfd::shim::ForgetFd(fd);
   }
   real_closefrom(lowfd);
 }
@@ -370,7 +371,7 @@ int dup(int fd) {
 
 int dup2(int oldfd, int newfd) {
   VKFD_REAL(dup2);
-  if (oldfd != newfd && vkfd::shim::FdOwner(newfd) != nullptr) {
+  if (oldfd != newfd && FileTable::IsEmulated(newfd)) {
     // dup2 closes newfd, unless oldfd is invalid: check that first, as the kernel does.
     if (fcntl(oldfd, F_GETFD) < 0) return -1;
     vkfd::shim::ForgetFd(newfd);
@@ -382,7 +383,7 @@ int dup2(int oldfd, int newfd) {
 
 int dup3(int oldfd, int newfd, int flags) {
   VKFD_REAL(dup3);
-  if (oldfd != newfd && vkfd::shim::FdOwner(newfd) != nullptr) {
+  if (oldfd != newfd && FileTable::IsEmulated(newfd)) {
     if (fcntl(oldfd, F_GETFD) < 0) return -1;
     vkfd::shim::ForgetFd(newfd);
   }
@@ -419,8 +420,8 @@ int ioctl(int fd, unsigned long request, ...) {
   va_start(ap, request);
   void* arg = va_arg(ap, void*);
   va_end(ap);
-  if (vkfd::shim::DeviceSlot* slot = vkfd::shim::FdOwner(fd)) {
-    return slot->device->Ioctl(fd, request, arg);
+  if (const std::optional<vkfd::uapi::FileRecord> file = FileTable::Find(fd)) {
+    return file->device->Ioctl(fd, request, arg);
   }
   VKFD_REAL(ioctl);
   return real_ioctl(fd, request, arg);
@@ -429,20 +430,16 @@ int ioctl(int fd, unsigned long request, ...) {
 static void* MmapImpl(void* addr, size_t length, int prot, int flags, int fd, off_t offset,
                       bool* handled) {
   *handled = false;
-  vkfd::shim::DeviceSlot* slot = vkfd::shim::FdOwner(fd);
-  if (slot == nullptr) return nullptr;
-  if (slot->pid != vkfd::shim::CurrentPid()) {
+  const std::optional<vkfd::uapi::FileRecord> file = FileTable::Find(fd);
+  // Render fds are memfds whose offsets are the BOs' own: the host maps them.
+  if (!file || file->kind != vkfd::uapi::FileRecord::Kind::kKfd) return nullptr;
+  *handled = true;
+  if (file->device->owner_pid() != vkfd::CurrentPid()) {
     // An inherited kfd fd: the child has no KFD process (kfd_get_process fails).
-    auto file = slot->device->Lookup(fd);
-    if (!file || file->kind != vkfd::uapi::OpenFile::Kind::kKfd) return nullptr;
-    *handled = true;
     errno = EINVAL;
     return MAP_FAILED;
   }
-  auto file = slot->device->Lookup(fd);
-  if (!file || file->kind != vkfd::uapi::OpenFile::Kind::kKfd) return nullptr;  // render: a memfd
-  *handled = true;
-  return vkfd::uapi::KfdMmap(*slot->device, addr, length, prot, flags, fd, offset);
+  return vkfd::uapi::KfdMmap(*file->device, addr, length, prot, flags, fd, offset);
 }
 
 void* mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset) {

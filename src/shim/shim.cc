@@ -1,13 +1,10 @@
 #include "shim/shim.h"
 
 #include <fcntl.h>
-#include <pthread.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -19,26 +16,22 @@
 #include "base/expected.h"
 #include "base/fault_inject.h"
 #include "base/parse.h"
+#include "base/process_identity.h"
 #include "base/thread_annotations.h"
-#include "kfd/process.h"
-#include "shim/fake_root.h"
 #include "shim/ioctl_log.h"
+#include "uapi/environment.h"
 #include "uapi/fault_spec.h"
+#include "uapi/file_table.h"
 #include "uapi/kfd_device.h"
 
 namespace vkfd::shim {
 namespace {
 
-std::atomic<int> g_pid{0};
-std::once_flag g_pid_once;
-void RefreshPid() { g_pid.store(static_cast<int>(getpid()), std::memory_order_relaxed); }
-
-std::atomic<DeviceSlot*> g_fds[kMaxFds];
-
 Mutex g_device_mu;
-DeviceSlot* g_device GUARDED_BY(g_device_mu) = nullptr;
+// The calling process's device (created by that pid; a forked child makes its own).
+uapi::KfdDevice* g_device GUARDED_BY(g_device_mu) = nullptr;
 
-// Prefixes served from the fake root. Each must match a whole path component.
+// Prefixes served from the sysfs tree. Each must match a whole path component.
 constexpr std::string_view kRedirected[] = {
     "/sys/devices/virtual/kfd", "/sys/class/kfd", "/sys/kernel/debug/vkfd", "/dev/dri",
     "/proc/modules",            "/dev/kfd",       "/sys/module/amdgpu",
@@ -54,34 +47,13 @@ void ReportOnce(const std::string& message) {
   std::call_once(once, [&] { fprintf(stderr, "vkfd: %s\n", message.c_str()); });
 }
 
-Expected<hw::Topology> TopologyFromEnvOnly() {
-  const char* topology = getenv("VKFD_TOPOLOGY");
-  if (topology != nullptr && *topology != '\0') return hw::LoadTopology(topology);
-  const char* gpus = getenv("VKFD_GPUS");
-  if (gpus != nullptr && *gpus != '\0') {
-    char* end = nullptr;
-    const long n = strtol(gpus, &end, 10);
-    if (*end != '\0' || n < 1 || n > 16) {
-      return Fail(std::string("VKFD_GPUS: not a GPU count between 1 and 16: '") + gpus + "'");
-    }
-    return hw::UniformMi210(static_cast<int>(n));
+const uapi::EmulatedNode* Node() {
+  const Expected<uapi::EmulatedNode>& node = uapi::EmulatedNode::FromEnvironment();
+  if (!node.ok()) {
+    ReportOnce(node.error());
+    return nullptr;
   }
-  return hw::LoadPreset("mi210x2");
-}
-
-// The topology, with VKFD_DMA_LATENCY (`vkfd run --dma-latency`) as a floor on every GPU's job latency.
-Expected<hw::Topology> TopologyFromEnv() {
-  Expected<hw::Topology> topology = TopologyFromEnvOnly();
-  const char* latency = getenv("VKFD_DMA_LATENCY");
-  if (!topology.ok() || latency == nullptr || *latency == '\0') return topology;
-  const std::optional<uint64_t> ns = ParseDurationNs(latency);
-  if (!ns) {
-    return Fail(std::string("VKFD_DMA_LATENCY: not a duration (e.g. 200us): '") + latency + "'");
-  }
-  for (hw::GpuSpec& gpu : topology->gpus) {
-    gpu.dma.job_latency_ns = std::max(gpu.dma.job_latency_ns, *ns);
-  }
-  return topology;
+  return &node.value();
 }
 
 // Where fault-injection reports go: VKFD_INJECT_LOG (appended, one line per write), else stderr.
@@ -114,12 +86,10 @@ void ReportAtExit() {
   uapi::KfdDevice* device = nullptr;
   {
     MutexLock lock(&g_device_mu);
-    if (g_device != nullptr && g_device->pid == CurrentPid()) device = g_device->device;
+    if (g_device != nullptr && g_device->owner_pid() == CurrentPid()) device = g_device;
   }
   if (device == nullptr) return;
-  auto process = device->driver().FindProcess(CurrentPid());
-  if (!process) return;
-  const kfd::Process::Usage usage = process->DebugUsage();
+  const uapi::KfdDevice::Usage usage = device->CallerUsage();
   WriteInjectLine("exit bos=" + std::to_string(usage.bos) +
                   " mapped=" + std::to_string(usage.mapped_bos) +
                   " faults=" + std::to_string(FaultInjector::Global().fired()));
@@ -128,8 +98,8 @@ void ReportAtExit() {
 // Arms the fault injector from VKFD_INJECT / VKFD_INJECT_SEED, once per process (exec'd and forked
 // programs arm their own, with the same seed, so the same calls fail in them). Reports the spec and
 // seed, then every firing as it happens. False if the spec is invalid.
-bool ArmInjectorFromEnv() {
-  static int armed_pid = 0;  // guarded by g_device_mu (the only caller holds it)
+bool ArmInjectorFromEnv() REQUIRES(g_device_mu) {
+  static int armed_pid = 0;
   if (armed_pid == CurrentPid()) return true;
   const char* spec = getenv("VKFD_INJECT");
   if (spec == nullptr || *spec == '\0') {
@@ -160,15 +130,6 @@ bool ArmInjectorFromEnv() {
   return true;
 }
 
-const Expected<hw::Topology>& SharedTopology() {
-  static const Expected<hw::Topology> topology = [] {
-    Expected<hw::Topology> t = TopologyFromEnv();
-    if (!t.ok()) ReportOnce(t.error());
-    return t;
-  }();
-  return topology;
-}
-
 void InstallLogger(uapi::KfdDevice* device) {
   const char* target = getenv("VKFD_LOG_IOCTLS");
   if (target == nullptr || *target == '\0') return;
@@ -193,39 +154,16 @@ void InstallLogger(uapi::KfdDevice* device) {
   });
 }
 
-// Fence fds the device creates (extension ioctls) join the fd table, so ioctls on them reach the
-// device; close() forgets them as it forgets every device fd.
-class SlotFdObserver : public uapi::FdObserver {
- public:
-  explicit SlotFdObserver(DeviceSlot* slot) : slot_(slot) {}
-  bool FdCreated(int fd) override {
-    if (fd < 0 || fd >= kMaxFds) return false;  // beyond the table: could not be routed
-    SetFdOwner(fd, slot_);
-    return true;
-  }
-  void FdWithdrawn(int fd) override { SetFdOwner(fd, nullptr); }
-
- private:
-  DeviceSlot* const slot_;
-};
-
 // A snapshot of the page tables of the calling process on one GPU, as a memfd positioned at 0.
 int OpenDebugVm(uint32_t gpu_id, int flags) {
   std::string text;
-  uapi::KfdDevice* device = nullptr;
-  {
-    MutexLock lock(&g_device_mu);
-    if (g_device != nullptr && g_device->pid == CurrentPid()) device = g_device->device;
-  }
-  if (device != nullptr) {
-    if (!device->driver().GpuIndex(gpu_id)) {
+  if (uapi::KfdDevice* device = DeviceForCaller()) {
+    auto view = device->PageTableView(gpu_id);
+    if (!view.ok()) {
       errno = ENOENT;
       return -1;
     }
-    if (auto process = device->driver().FindProcess(CurrentPid())) {
-      auto dump = process->DumpVm(gpu_id);
-      if (dump.ok()) text = std::move(dump.value());
-    }
+    text = std::move(view.value());
   }
   const int fd = memfd_create("vkfd-vm", (flags & O_CLOEXEC) ? MFD_CLOEXEC : 0);
   if (fd < 0) return -1;
@@ -245,29 +183,10 @@ int OpenDebugVm(uint32_t gpu_id, int flags) {
 
 }  // namespace
 
-int CurrentPid() {
-  std::call_once(g_pid_once, [] {
-    RefreshPid();
-    pthread_atfork(nullptr, nullptr, RefreshPid);
-  });
-  return g_pid.load(std::memory_order_relaxed);
-}
-
-const std::string& FakeRootDir() {
-  static const std::string dir = [] {
-    const char* given = getenv("VKFD_ROOT");
-    if (given != nullptr && *given != '\0') return std::string(given);
-    const auto& topology = SharedTopology();
-    if (!topology.ok()) return std::string();
-    std::string error;
-    auto made = EnsureFakeRoot(*topology, &error);
-    if (!made) {
-      ReportOnce(error);
-      return std::string();
-    }
-    return *made;
-  }();
-  return dir;
+const std::string& SysfsRoot() {
+  static const std::string empty;
+  const uapi::EmulatedNode* node = Node();
+  return node != nullptr ? node->sysfs_root() : empty;
 }
 
 PathInfo ClassifyPath(const char* path) {
@@ -284,7 +203,7 @@ PathInfo ClassifyPath(const char* path) {
     }
   }
   if (match == nullptr) return info;
-  const std::string& root = FakeRootDir();
+  const std::string& root = SysfsRoot();
   if (root.empty()) return info;
   info.redirected = root + std::string(p);
   if (p == "/dev/kfd") {
@@ -310,73 +229,56 @@ PathInfo ClassifyPath(const char* path) {
   return info;
 }
 
-DeviceSlot* DeviceForCaller() {
+uapi::KfdDevice* DeviceForCaller() {
   MutexLock lock(&g_device_mu);
-  if (g_device != nullptr && g_device->pid == CurrentPid()) return g_device;
+  if (g_device != nullptr && g_device->owner_pid() == CurrentPid()) return g_device;
   // First open in this process, or in a forked child: a fresh device. The parent's stays alive
   // (leaked) for the fds the child inherited.
-  const auto& topology = SharedTopology();
-  if (!topology.ok()) return nullptr;
+  const uapi::EmulatedNode* node = Node();
+  if (node == nullptr) return nullptr;
   if (!ArmInjectorFromEnv()) return nullptr;
-  std::string error;
-  auto device = uapi::KfdDevice::Create(*topology, &error);
-  if (!device) {
-    ReportOnce(error);
+  Expected<std::unique_ptr<uapi::KfdDevice>> device = node->CreateDevice();
+  if (!device.ok()) {
+    ReportOnce(device.error());
     return nullptr;
   }
-  InstallLogger(device.get());
-  auto* slot = new DeviceSlot{device.release(), CurrentPid()};
-  slot->device->set_fd_observer(new SlotFdObserver(slot));  // lives as long as the slot: forever
-  g_device = slot;
+  InstallLogger(device.value().get());
+  g_device = device.value().release();
   return g_device;
 }
 
 int OpenDevicePath(const PathInfo& info, int flags) {
   if (info.kind == PathKind::kDebugVm) return OpenDebugVm(info.gpu_id, flags);
-  DeviceSlot* slot = DeviceForCaller();
-  if (slot == nullptr) {
+  uapi::KfdDevice* device = DeviceForCaller();
+  if (device == nullptr) {
     errno = ENODEV;
     return -1;
   }
-  int fd;
-  if (info.kind == PathKind::kKfd) {
-    fd = slot->device->OpenKfd(flags);
-  } else {
-    fd = slot->device->OpenRender(info.minor, flags);
-  }
-  if (fd < 0) return -1;
-  if (fd >= kMaxFds) {
-    slot->device->ForgetFd(fd);
-    close(fd);
-    errno = EMFILE;
-    return -1;
-  }
-  SetFdOwner(fd, slot);
-  return fd;
-}
-
-DeviceSlot* FdOwner(int fd) {
-  if (fd < 0 || fd >= kMaxFds) return nullptr;
-  return g_fds[fd].load(std::memory_order_acquire);
-}
-
-void SetFdOwner(int fd, DeviceSlot* slot) {
-  if (fd >= 0 && fd < kMaxFds) g_fds[fd].store(slot, std::memory_order_release);
+  return info.kind == PathKind::kKfd ? device->OpenKfd(flags) : device->OpenRender(info.minor, flags);
 }
 
 void ForgetFd(int fd) {
-  if (fd < 0 || fd >= kMaxFds) return;
-  DeviceSlot* slot = g_fds[fd].exchange(nullptr, std::memory_order_acq_rel);
-  // A parent's device may hold locks that a thread of the parent owned at fork time: leave it alone.
-  if (slot != nullptr && slot->pid == CurrentPid()) slot->device->ForgetFd(fd);
+  const std::optional<uapi::FileRecord> record = uapi::FileTable::Find(fd);
+  if (!record) return;
+  // A parent's device may hold locks that a thread of the parent owned at fork time: leave its
+  // bookkeeping alone and only take the number out of the table.
+  if (record->device->owner_pid() == CurrentPid()) {
+    record->device->ForgetFd(fd);
+  } else {
+    uapi::FileTable::Forget(fd);
+  }
 }
 
 void DupFd(int oldfd, int newfd) {
-  DeviceSlot* slot = FdOwner(oldfd);
-  if (slot == nullptr || newfd < 0) return;
-  if (newfd >= kMaxFds) return;  // not tracked: an ioctl on it reaches the host kernel (ENOTTY)
-  if (slot->pid == CurrentPid()) slot->device->DupFd(oldfd, newfd);
-  SetFdOwner(newfd, slot);
+  if (oldfd == newfd || newfd < 0) return;
+  ForgetFd(newfd);
+  const std::optional<uapi::FileRecord> record = uapi::FileTable::Find(oldfd);
+  if (!record) return;
+  if (record->device->owner_pid() == CurrentPid()) {
+    record->device->DupFd(oldfd, newfd);
+  } else {
+    uapi::FileTable::Dup(oldfd, newfd);
+  }
 }
 
 }  // namespace vkfd::shim

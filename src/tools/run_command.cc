@@ -1,7 +1,7 @@
 // vkfd run [--gpus N] [--topology PRESET|FILE] [--log-ioctls[=FILE]] [--inject SPEC] [--inject-seed N]
 //          [--inject-log FILE] [--dma-latency DURATION] -- PROGRAM [ARGS...]
 //
-// Validates the topology and the fault spec, writes the sysfs tree (shim/fake_root.h), sets the
+// Validates the topology and the fault spec, writes the sysfs tree (uapi/sysfs_tree.h), sets the
 // environment the interposer reads (VKFD_TOPOLOGY or VKFD_GPUS, VKFD_ROOT, VKFD_LOG_IOCTLS,
 // VKFD_INJECT, VKFD_INJECT_SEED, VKFD_INJECT_LOG, VKFD_DMA_LATENCY), prepends libvkfd-preload.so to
 // LD_PRELOAD and execs PROGRAM. Exec'd descendants inherit all of it.
@@ -22,7 +22,7 @@
 #include "base/parse.h"
 #include "hw/topology/topology.h"
 #include "uapi/fault_spec.h"
-#include "shim/fake_root.h"
+#include "uapi/sysfs_tree.h"
 #include "tools/commands.h"
 
 namespace vkfd::tools {
@@ -217,8 +217,8 @@ int RunCommand(int argc, char** argv) {
     unsetenv("VKFD_INJECT_LOG");
   }
 
-  auto root = shim::EnsureFakeRoot(*topo, &error);
-  if (!root) return UsageError(error.c_str());
+  Expected<std::string> root = uapi::EnsureSysfsTree(*topo);
+  if (!root.ok()) return UsageError(root.error().c_str());
   setenv("VKFD_ROOT", root->c_str(), 1);
 
   const auto library = FindPreloadLibrary();

@@ -125,7 +125,7 @@ Code FenceWait(IoctlContext& ctx, vkfd_fence_wait_args& args) {
 }
 
 Code FenceInfo(IoctlContext& ctx, vkfd_fence_info_args& args) {
-  const kfd::FenceFile& file = *ctx.file->fence;
+  const kfd::FenceFile& file = *ctx.fence;
   args.status = StatusOf(file);
   args.num_fences = static_cast<uint32_t>(file.fences().size());
   args.timestamp_ns = file.timestamp_ns();
@@ -137,7 +137,7 @@ Code FenceMerge(IoctlContext& ctx, vkfd_fence_merge_args& args) {
   if (args.flags != 0 || args.reserved != 0) return Code::kInvalidArgs;
   auto other = ctx.device->LookupFenceFile(args.fd2);
   if (!other) return Code::kNotFound;
-  std::vector<kfd::FenceRef> fences = ctx.file->fence->fences();
+  std::vector<kfd::FenceRef> fences = ctx.fence->fences();
   fences.insert(fences.end(), other->fences().begin(), other->fences().end());
   return HandOutFenceFd(ctx, std::move(fences), &args.fence);
 }

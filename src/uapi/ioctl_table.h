@@ -17,18 +17,20 @@
 #include "base/status.h"
 
 namespace vkfd::kfd {
+class FenceFile;
 class Process;
 }
 
 namespace vkfd::uapi {
 
 class KfdDevice;
-struct OpenFile;
+struct FileRecord;
 
 struct IoctlContext {
   KfdDevice* device;
-  OpenFile* file;
+  const FileRecord& file;
   kfd::Process* process;  // null on a fence fd
+  kfd::FenceFile* fence;  // the fence file of a fence fd, else null
   // A handler that returns a new fd (KfdDevice::InstallFenceFile, its last step) names it here; the
   // dispatcher withdraws it if the struct cannot be copied out.
   int new_fd = -1;

@@ -1,4 +1,4 @@
-// The file table and the ioctl dispatcher (kfd_ioctl in kfd_chardev.c).
+// The device's files and the ioctl dispatcher (kfd_ioctl in kfd_chardev.c).
 #include "uapi/kfd_device.h"
 
 #include <fcntl.h>
@@ -15,32 +15,13 @@
 #include <cstring>
 #include <vector>
 
+#include "base/process_identity.h"
 #include "base/user_memory.h"
 #include "uapi/errno_table.h"
 #include "uapi/ioctl_table.h"
 
 namespace vkfd::uapi {
 namespace {
-
-// getpid() is a system call; the dispatcher needs the caller's pid on every ioctl (the EBADF check),
-// so it is cached and refreshed in forked children.
-std::atomic<int> g_pid{0};
-std::once_flag g_pid_once;
-
-void RefreshPid() { g_pid.store(static_cast<int>(getpid()), std::memory_order_relaxed); }
-
-int CurrentPid() {
-  std::call_once(g_pid_once, [] {
-    RefreshPid();
-    pthread_atfork(nullptr, nullptr, RefreshPid);
-  });
-  return g_pid.load(std::memory_order_relaxed);
-}
-
-// Fast fd -> file lookup without a lock: a flat array for small fds. Records are never freed while
-// the device lives (closing an fd only clears the slot), so a racing lookup cannot see freed memory.
-constexpr int kFastFds = 4096;
-std::atomic<OpenFile*> g_fast[kFastFds];
 
 // CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN in the caller's effective set, as CRIU_OP requires.
 bool MayCheckpointRestore() {
@@ -55,46 +36,57 @@ bool MayCheckpointRestore() {
 
 }  // namespace
 
-std::unique_ptr<KfdDevice> KfdDevice::Create(hw::Topology topology, std::string* error) {
+Expected<std::unique_ptr<KfdDevice>> KfdDevice::Create(hw::Topology topology) {
   std::unique_ptr<KfdDevice> device(new KfdDevice());
   auto driver = kfd::Driver::Create(std::move(topology));
   if (!driver.ok()) {
-    if (error) *error = std::string("cannot create the emulated node: ") + CodeName(driver.code());
-    return nullptr;
+    return Fail(std::string("cannot create the emulated node: ") + CodeName(driver.code()));
   }
   device->driver_ = std::move(driver.value());
-  CurrentPid();
+  device->owner_pid_ = CurrentPid();
   InstallFaultRecovery();
   return device;
 }
 
-KfdDevice::~KfdDevice() {
-  std::unique_lock lock(mu_);
-  for (auto& [fd, file] : files_) {
-    if (fd < kFastFds) g_fast[fd].store(nullptr, std::memory_order_release);
-  }
+Result<std::string> KfdDevice::PageTableView(uint32_t gpu_id) {
+  if (!driver_->GpuIndex(gpu_id)) return Code::kInvalidArgs;
+  auto process = driver_->FindProcess(CurrentPid());
+  if (!process) return std::string();
+  return process->DumpVm(gpu_id);
 }
 
-int KfdDevice::Register(int fd, std::shared_ptr<OpenFile> file) {
-  std::unique_lock lock(mu_);
-  file->file_id = next_file_id_++;
-  // Fence records are freed when their fd is closed, so they never enter the lock-free array (whose
-  // records must outlive every racing lookup); their lookups take the table lock.
-  OpenFile* fast = file->kind == OpenFile::Kind::kFence ? nullptr : file.get();
-  if (fd < kFastFds) g_fast[fd].store(fast, std::memory_order_release);
-  files_[fd] = std::move(file);
+KfdDevice::Usage KfdDevice::CallerUsage() {
+  auto process = driver_->FindProcess(CurrentPid());
+  if (!process) return Usage{};
+  const kfd::Process::Usage usage = process->DebugUsage();
+  return Usage{usage.bos, usage.mapped_bos};
+}
+
+KfdDevice::~KfdDevice() { FileTable::ForgetDevice(this); }
+
+int KfdDevice::Register(int fd, FileRecord record) {
+  record.file_id = next_file_id_.fetch_add(1, std::memory_order_relaxed);
+  record.device = this;
+  if (!FileTable::Install(fd, record)) {
+    close(fd);
+    errno = EMFILE;
+    return -1;
+  }
   return fd;
 }
 
 Status KfdDevice::InstallFenceFile(int fd, std::shared_ptr<kfd::FenceFile> fence) {
-  auto file = std::make_shared<OpenFile>();
-  file->kind = OpenFile::Kind::kFence;
-  file->opener_pid = CurrentPid();
-  file->fence = std::move(fence);
-  Register(fd, std::move(file));
-  FdObserver* observer = fd_observer_.load(std::memory_order_acquire);
-  if (observer != nullptr && !observer->FdCreated(fd)) {
-    ForgetFd(fd);
+  FileRecord record;
+  record.kind = FileRecord::Kind::kFence;
+  record.opener_pid = CurrentPid();
+  record.file_id = next_file_id_.fetch_add(1, std::memory_order_relaxed);
+  record.device = this;
+  {
+    MutexLock lock(&fence_mu_);
+    fences_[record.file_id] = FenceEntry{std::move(fence), 1};
+  }
+  if (!FileTable::Install(fd, record)) {
+    FenceFdClosed(record.file_id);
     close(fd);
     return Status(Code::kTooManyFiles);
   }
@@ -102,15 +94,33 @@ Status KfdDevice::InstallFenceFile(int fd, std::shared_ptr<kfd::FenceFile> fence
 }
 
 void KfdDevice::WithdrawFd(int fd) {
-  if (FdObserver* observer = fd_observer_.load(std::memory_order_acquire)) observer->FdWithdrawn(fd);
   ForgetFd(fd);
   close(fd);
 }
 
+void KfdDevice::FenceFdClosed(uint64_t file_id) {
+  std::shared_ptr<kfd::FenceFile> last;  // released after the lock
+  MutexLock lock(&fence_mu_);
+  auto it = fences_.find(file_id);
+  if (it == fences_.end()) return;
+  if (--it->second.fds == 0) {
+    last = std::move(it->second.file);
+    fences_.erase(it);
+  }
+}
+
+void KfdDevice::FenceFdDuped(uint64_t file_id) {
+  MutexLock lock(&fence_mu_);
+  auto it = fences_.find(file_id);
+  if (it != fences_.end()) ++it->second.fds;
+}
+
 std::shared_ptr<kfd::FenceFile> KfdDevice::LookupFenceFile(int fd) const {
-  std::shared_ptr<OpenFile> file = Lookup(fd);
-  if (!file || file->kind != OpenFile::Kind::kFence) return nullptr;
-  return file->fence;
+  const std::optional<FileRecord> file = Lookup(fd);
+  if (!file || file->kind != FileRecord::Kind::kFence) return nullptr;
+  MutexLock lock(&fence_mu_);
+  auto it = fences_.find(file->file_id);
+  return it == fences_.end() ? nullptr : it->second.file;
 }
 
 int KfdDevice::GpuIndexForMinor(int minor) const {
@@ -132,11 +142,11 @@ int KfdDevice::OpenKfd(int flags) {
     if (moved < 0) return -1;
     fd = moved;
   }
-  auto file = std::make_shared<OpenFile>();
-  file->kind = OpenFile::Kind::kKfd;
-  file->opener_pid = CurrentPid();
-  file->process = driver_->OpenProcess(file->opener_pid);
-  return Register(fd, std::move(file));
+  FileRecord record;
+  record.kind = FileRecord::Kind::kKfd;
+  record.opener_pid = CurrentPid();
+  record.process = driver_->OpenProcess(record.opener_pid).get();  // the driver keeps it alive
+  return Register(fd, record);
 }
 
 int KfdDevice::OpenRender(int minor, int flags) {
@@ -152,56 +162,40 @@ int KfdDevice::OpenRender(int minor, int flags) {
   if (fd < 0) fd = fcntl(driver_->node().gpu(gpu).memory->fd(),
                          (flags & O_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 3);
   if (fd < 0) return -1;
-  auto file = std::make_shared<OpenFile>();
-  file->kind = OpenFile::Kind::kRender;
-  file->gpu_index = gpu;
-  file->opener_pid = CurrentPid();
-  return Register(fd, std::move(file));
+  FileRecord record;
+  record.kind = FileRecord::Kind::kRender;
+  record.gpu_index = static_cast<int8_t>(gpu);
+  record.opener_pid = CurrentPid();
+  return Register(fd, record);
 }
 
 void KfdDevice::ForgetFd(int fd) {
-  std::shared_ptr<OpenFile> dropped;  // released after the lock: a fence file's last reference
-  std::unique_lock lock(mu_);
-  if (fd >= 0 && fd < kFastFds) g_fast[fd].store(nullptr, std::memory_order_release);
-  auto it = files_.find(fd);
-  if (it == files_.end()) return;
-  if (it->second->kind == OpenFile::Kind::kFence) {
-    dropped = std::move(it->second);  // never in g_fast: lookups hold their own reference
-  } else {
-    // Keep the record alive while the device lives (see g_fast): a racing lookup may still hold it.
-    closed_.push_back(std::move(it->second));
-  }
-  files_.erase(it);
+  const std::optional<FileRecord> old = FileTable::Forget(fd);
+  if (old && old->kind == FileRecord::Kind::kFence && old->device == this) FenceFdClosed(old->file_id);
 }
 
 void KfdDevice::DupFd(int oldfd, int newfd) {
-  std::unique_lock lock(mu_);
-  auto it = files_.find(oldfd);
-  if (it == files_.end()) return;
-  auto file = it->second;
-  OpenFile* fast = file->kind == OpenFile::Kind::kFence ? nullptr : file.get();
-  if (newfd < kFastFds) g_fast[newfd].store(fast, std::memory_order_release);
-  files_[newfd] = std::move(file);
+  ForgetFd(newfd);
+  const std::optional<FileRecord> record = FileTable::Dup(oldfd, newfd);
+  if (record && record->kind == FileRecord::Kind::kFence && record->device == this) {
+    FenceFdDuped(record->file_id);
+  }
 }
 
-std::shared_ptr<OpenFile> KfdDevice::Lookup(int fd) const {
-  std::shared_lock lock(mu_);
-  auto it = files_.find(fd);
-  return it == files_.end() ? nullptr : it->second;
+std::optional<FileRecord> KfdDevice::Lookup(int fd) const {
+  std::optional<FileRecord> record = FileTable::Find(fd);
+  if (!record || record->device != this) return std::nullopt;
+  return record;
 }
 
 int KfdDevice::Ioctl(int fd, unsigned long cmd, void* arg) {
-  OpenFile* file = (fd >= 0 && fd < kFastFds) ? g_fast[fd].load(std::memory_order_acquire) : nullptr;
-  std::shared_ptr<OpenFile> holder;
-  if (file == nullptr) {
-    holder = Lookup(fd);
-    file = holder.get();
-  }
+  const std::optional<FileRecord> record = Lookup(fd);
+  const FileRecord* file = record ? &*record : nullptr;
   if (file == nullptr) {
     errno = EBADF;
     return -1;
   }
-  if (file->kind == OpenFile::Kind::kRender) {
+  if (file->kind == FileRecord::Kind::kRender) {
     // Not a DRM device: what an ioctl on a memfd gives, which libdrm handles cleanly.
     errno = ENOTTY;
     return -1;
@@ -212,7 +206,7 @@ int KfdDevice::Ioctl(int fd, unsigned long cmd, void* arg) {
   int result = 0;
   std::string described;
   const unsigned nr = _IOC_NR(cmd);
-  const bool fence_file = file->kind == OpenFile::Kind::kFence;
+  const bool fence_file = file->kind == FileRecord::Kind::kFence;
   // Extension commands match as a whole (type 'V', number, size, direction); anything else on
   // /dev/kfd is KFD's, whose dispatch looks at the number only. A fence fd knows only its own two.
   const IoctlDesc* desc = fence_file ? FindFenceFileIoctl(cmd) : FindExtIoctl(cmd);
@@ -229,8 +223,6 @@ int KfdDevice::Ioctl(int fd, unsigned long cmd, void* arg) {
     result = -EINVAL;
   } else if (!fence_file && file->opener_pid != CurrentPid()) {
     result = -EBADF;
-  } else if (desc->handler == nullptr) {
-    result = -EINVAL;
   } else if (desc->checkpoint_restore && !MayCheckpointRestore()) {
     result = -EACCES;  // 6.1: capable(CAP_CHECKPOINT_RESTORE) || capable(CAP_SYS_ADMIN)
   } else {
@@ -250,8 +242,9 @@ int KfdDevice::Ioctl(int fd, unsigned long cmd, void* arg) {
     if ((dir & _IOC_WRITE) && !CopyFromUser(kdata, user, usize).ok()) {
       code = Code::kFault;
     } else {
-      IoctlContext ctx{this, file, file->process.get()};
-      code = desc->handler(ctx, kdata);
+      std::shared_ptr<kfd::FenceFile> fence = fence_file ? LookupFenceFile(fd) : nullptr;
+      IoctlContext ctx{this, *file, file->process, fence.get()};
+      code = fence_file && !fence ? Code::kBadFd : desc->handler(ctx, kdata);
       if ((dir & _IOC_READ) && !CopyToUser(user, kdata, usize).ok()) code = Code::kFault;
       // An fd the client never learnt of (the copy-out failed) must not stay open: put_unused_fd.
       if (ctx.new_fd >= 0 && code != Code::kOk) WithdrawFd(ctx.new_fd);

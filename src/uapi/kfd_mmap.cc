@@ -5,6 +5,7 @@
 
 #include <cerrno>
 
+#include "base/process_identity.h"
 #include "kfd/driver.h"
 #include "kfd/process.h"
 #include "uapi/errno_table.h"
@@ -15,12 +16,12 @@ namespace vkfd::uapi {
 void* KfdMmap(KfdDevice& device, void* addr, size_t length, int prot, int flags, int fd,
               off_t offset) {
   auto file = device.Lookup(fd);
-  if (!file || file->kind != OpenFile::Kind::kKfd) {
+  if (!file || file->kind != FileRecord::Kind::kKfd) {
     errno = EBADF;
     return MAP_FAILED;
   }
   // kfd_mmap works on the caller's process (kfd_get_process(current)), not on the file's.
-  auto process = device.driver().FindProcess(static_cast<int>(getpid()));
+  auto process = device.driver().FindProcess(CurrentPid());
   if (!process) {
     errno = EINVAL;
     return MAP_FAILED;

@@ -73,7 +73,7 @@ Code AcquireVm(IoctlContext& ctx, kfd_ioctl_acquire_vm_args& args) {
   kfd::DrmFileRef ref;
   if (auto file = ctx.device->Lookup(fd)) {
     ref.file_id = file->file_id;
-    ref.gpu_index = file->kind == OpenFile::Kind::kRender ? file->gpu_index : -1;
+    ref.gpu_index = file->kind == FileRecord::Kind::kRender ? file->gpu_index : -1;
   } else {
     // fget(): any open file will do for the identity checks; a closed fd is -EINVAL.
     struct stat st;

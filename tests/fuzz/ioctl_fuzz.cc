@@ -129,9 +129,9 @@ World& GetWorld() {
     auto* w = new World();
     auto topology = vkfd::hw::LoadTopology("mi210x4");
     if (!topology.ok()) abort();
-    std::string error;
-    w->device = vkfd::uapi::KfdDevice::Create(std::move(*topology), &error);
-    if (!w->device) abort();
+    auto device = vkfd::uapi::KfdDevice::Create(std::move(*topology));
+    if (!device.ok()) abort();
+    w->device = std::move(device).value();
     void* region = mmap(nullptr, kScratchBytes + 4096, PROT_READ | PROT_WRITE,
                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (region == MAP_FAILED) abort();

@@ -92,13 +92,12 @@ Backend* CreateBackend(const std::string& topology) {
     fprintf(stderr, "%s\n", topo.error().c_str());
     abort();
   }
-  std::string error;
-  auto device = uapi::KfdDevice::Create(std::move(*topo), &error);
-  if (!device) {
-    fprintf(stderr, "%s\n", error.c_str());
+  auto device = uapi::KfdDevice::Create(std::move(*topo));
+  if (!device.ok()) {
+    fprintf(stderr, "%s\n", device.error().c_str());
     abort();
   }
-  return new InProcessBackend(std::move(device));
+  return new InProcessBackend(std::move(device).value());
 }
 
 }  // namespace vkfd::conformance

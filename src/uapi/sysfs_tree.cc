@@ -1,4 +1,4 @@
-#include "shim/fake_root.h"
+#include "uapi/sysfs_tree.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -11,7 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
-namespace vkfd::shim {
+namespace vkfd::uapi {
 namespace {
 
 constexpr char kTopology[] = "sys/devices/virtual/kfd/kfd/topology/";
@@ -129,7 +129,7 @@ bool WriteTree(const std::string& dir, const FileMap& files) {
 
 }  // namespace
 
-FileMap FakeRootFiles(const hw::Topology& t) {
+FileMap SysfsTreeFiles(const hw::Topology& t) {
   FileMap files;
   const std::string topo = kTopology;
   files[topo + "generation_id"] = "1\n";
@@ -197,8 +197,8 @@ FileMap FakeRootFiles(const hw::Topology& t) {
   return files;
 }
 
-std::optional<std::string> EnsureFakeRoot(const hw::Topology& topology, std::string* error) {
-  const FileMap files = FakeRootFiles(topology);
+Expected<std::string> EnsureSysfsTree(const hw::Topology& topology) {
+  const FileMap files = SysfsTreeFiles(topology);
   const char* base_env = getenv("VKFD_RUNTIME_DIR");
   if (base_env == nullptr || *base_env == '\0') base_env = getenv("TMPDIR");
   if (base_env == nullptr || *base_env == '\0') base_env = "/tmp";
@@ -209,8 +209,7 @@ std::optional<std::string> EnsureFakeRoot(const hw::Topology& topology, std::str
   struct stat st;
   if (stat((dir + "/.complete").c_str(), &st) == 0) return dir;
   if (mkdir(base.c_str(), 0700) != 0 && errno != EEXIST) {
-    if (error) *error = "cannot create " + base + ": " + strerror(errno);
-    return std::nullopt;
+    return Fail("cannot create " + base + ": " + strerror(errno));
   }
   const std::string tmp = base + "/tmp-" + std::to_string(getpid()) + "-" + std::to_string(gettid());
   std::error_code ec;
@@ -218,19 +217,17 @@ std::optional<std::string> EnsureFakeRoot(const hw::Topology& topology, std::str
   FileMap with_marker = files;
   with_marker[".complete"] = "";
   if (!WriteTree(tmp, with_marker)) {
-    if (error) *error = "cannot write the sysfs tree under " + tmp;
     std::filesystem::remove_all(tmp, ec);
-    return std::nullopt;
+    return Fail("cannot write the sysfs tree under " + tmp);
   }
   if (rename(tmp.c_str(), dir.c_str()) != 0) {
     // Another process won the race: its tree is identical.
     std::filesystem::remove_all(tmp, ec);
     if (stat((dir + "/.complete").c_str(), &st) != 0) {
-      if (error) *error = "cannot create " + dir + ": " + strerror(errno);
-      return std::nullopt;
+      return Fail("cannot create " + dir + ": " + strerror(errno));
     }
   }
   return dir;
 }
 
-}  // namespace vkfd::shim
+}  // namespace vkfd::uapi

@@ -1,0 +1,124 @@
+#include "uapi/file_table.h"
+
+#include <sched.h>
+
+#include <atomic>
+
+namespace vkfd::uapi {
+namespace {
+
+// One fd's record, packed into words written and read atomically under a sequence lock: the
+// sequence is odd while a writer changes the words; a reader retries when it saw it odd or changed.
+struct Slot {
+  std::atomic<uint32_t> seq{0};
+  std::atomic<uint64_t> head{0};  // kind | gpu_index << 8 | opener_pid << 32
+  std::atomic<uint64_t> file_id{0};
+  std::atomic<KfdDevice*> device{nullptr};
+  std::atomic<kfd::Process*> process{nullptr};
+};
+
+Slot g_slots[FileTable::kMaxFds];
+
+uint64_t PackHead(const FileRecord& r) {
+  return uint64_t(r.kind) | (uint64_t(uint8_t(r.gpu_index)) << 8) |
+         (uint64_t(uint32_t(r.opener_pid)) << 32);
+}
+
+bool InRange(int fd) { return fd >= 0 && fd < FileTable::kMaxFds; }
+
+void LockSlot(Slot& s) {
+  for (;;) {
+    uint32_t seq = s.seq.load(std::memory_order_relaxed);
+    if ((seq & 1) == 0 &&
+        s.seq.compare_exchange_weak(seq, seq + 1, std::memory_order_acquire)) {
+      return;
+    }
+    sched_yield();  // another writer on the same fd number: a race in the program itself
+  }
+}
+
+void UnlockSlot(Slot& s) { s.seq.fetch_add(1, std::memory_order_release); }
+
+void Write(Slot& s, const FileRecord& r) {
+  s.head.store(PackHead(r), std::memory_order_relaxed);
+  s.file_id.store(r.file_id, std::memory_order_relaxed);
+  s.device.store(r.device, std::memory_order_relaxed);
+  s.process.store(r.process, std::memory_order_relaxed);
+}
+
+FileRecord Read(const Slot& s) {
+  FileRecord r;
+  const uint64_t head = s.head.load(std::memory_order_relaxed);
+  r.kind = static_cast<FileRecord::Kind>(head & 0xff);
+  r.gpu_index = static_cast<int8_t>((head >> 8) & 0xff);
+  r.opener_pid = static_cast<int32_t>(head >> 32);
+  r.file_id = s.file_id.load(std::memory_order_relaxed);
+  r.device = s.device.load(std::memory_order_relaxed);
+  r.process = s.process.load(std::memory_order_relaxed);
+  return r;
+}
+
+}  // namespace
+
+bool FileTable::IsEmulated(int fd) {
+  return InRange(fd) && (g_slots[fd].head.load(std::memory_order_relaxed) & 0xff) != 0;
+}
+
+std::optional<FileRecord> FileTable::Find(int fd) {
+  if (!IsEmulated(fd)) return std::nullopt;
+  const Slot& s = g_slots[fd];
+  for (;;) {
+    const uint32_t before = s.seq.load(std::memory_order_acquire);
+    if ((before & 1) != 0) {
+      sched_yield();
+      continue;
+    }
+    const FileRecord r = Read(s);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (s.seq.load(std::memory_order_relaxed) != before) continue;
+    if (r.kind == FileRecord::Kind::kNone) return std::nullopt;
+    return r;
+  }
+}
+
+bool FileTable::Install(int fd, const FileRecord& record) {
+  if (!InRange(fd)) return false;
+  Slot& s = g_slots[fd];
+  LockSlot(s);
+  Write(s, record);
+  UnlockSlot(s);
+  return true;
+}
+
+std::optional<FileRecord> FileTable::Forget(int fd) {
+  if (!IsEmulated(fd)) return std::nullopt;
+  Slot& s = g_slots[fd];
+  LockSlot(s);
+  const FileRecord old = Read(s);
+  Write(s, FileRecord{});
+  UnlockSlot(s);
+  if (old.kind == FileRecord::Kind::kNone) return std::nullopt;
+  return old;
+}
+
+std::optional<FileRecord> FileTable::Dup(int oldfd, int newfd) {
+  const std::optional<FileRecord> record = Find(oldfd);
+  if (!record) {
+    Forget(newfd);
+    return std::nullopt;
+  }
+  if (!Install(newfd, *record)) return std::nullopt;
+  return record;
+}
+
+void FileTable::ForgetDevice(const KfdDevice* device) {
+  for (int fd = 0; fd < kMaxFds; ++fd) {
+    if (!IsEmulated(fd)) continue;
+    Slot& s = g_slots[fd];
+    LockSlot(s);
+    if (s.device.load(std::memory_order_relaxed) == device) Write(s, FileRecord{});
+    UnlockSlot(s);
+  }
+}
+
+}  // namespace vkfd::uapi

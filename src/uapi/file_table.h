@@ -1,0 +1,58 @@
+// FileTable: which file descriptors of this process are emulated files, and what each refers to — the
+// one fd table of vkfd (the interposer routes by it, the dispatcher dispatches by it).
+//
+// Fd numbers are per process, so the table is too: one for all devices of the process. A slot holds
+// a small value (FileRecord) rather than a pointer to a heap record, so that
+//  * lookups are lock-free and allocation-free: a sequence-locked copy of four words (the ioctl and
+//    mmap fast paths, also from signal handlers);
+//  * closing never frees anything a racing lookup could still be reading, and nothing accumulates
+//    (open/close and dup/close cycles cost no memory);
+//  * a dup'ed fd is a copy of the record: both share `file_id`, as both share one open file
+//    description in the kernel.
+// Fds at or above kMaxFds are never emulated (opening one fails with EMFILE).
+//
+// Writers (install, forget, dup) serialise on the slot's sequence word; they are async-signal-safe.
+// What a record points to — the device and the KFD process — lives as long as the device does.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+namespace vkfd::kfd {
+class Process;
+}
+
+namespace vkfd::uapi {
+
+class KfdDevice;
+
+struct FileRecord {
+  enum class Kind : uint8_t { kNone = 0, kKfd, kRender, kFence };
+  Kind kind = Kind::kNone;
+  int8_t gpu_index = -1;   // render nodes
+  int32_t opener_pid = 0;  // the process that opened it (kfd files: the only one that may use it)
+  uint64_t file_id = 0;    // unique per open file description (per device)
+  KfdDevice* device = nullptr;
+  kfd::Process* process = nullptr;  // kfd files
+};
+
+class FileTable {
+ public:
+  static constexpr int kMaxFds = 1 << 16;
+
+  // The record of `fd`, or nullopt if it is not an emulated file.
+  static std::optional<FileRecord> Find(int fd);
+  // True if `fd` is an emulated file (one relaxed load for the others).
+  static bool IsEmulated(int fd);
+  // `fd` now refers to `record`. False (nothing changed) if fd is out of range.
+  static bool Install(int fd, const FileRecord& record);
+  // `fd` is no longer emulated; returns what it was.
+  static std::optional<FileRecord> Forget(int fd);
+  // newfd refers to oldfd's file (dup family); returns the record, or nullopt (newfd forgotten) when
+  // oldfd is not emulated.
+  static std::optional<FileRecord> Dup(int oldfd, int newfd);
+  // Forgets every fd whose record belongs to `device` (the device is going away).
+  static void ForgetDevice(const KfdDevice* device);
+};
+
+}  // namespace vkfd::uapi
