@@ -20,6 +20,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
@@ -27,25 +28,20 @@
 #include <tuple>
 #include <vector>
 
+#include "tools/cli.h"
 #include "tools/commands.h"
 
 namespace vkfd::tools {
 namespace {
 
-constexpr char kHelp[] =
-    "usage: vkfd bench [--quick] [--json FILE]\n"
-    "\n"
+constexpr char kAbout[] =
     "Measures the designs for mapping a BO on several GPUs through the interposer, on an emulated\n"
     "node of 8 MI210s, with the DMA timing model off and on (10 us per job, 2 ns per PTE):\n"
     "  batched  one synchronous KFD MAP over N GPUs per BO\n"
     "  per-gpu  N single-GPU MAPs per BO\n"
     "  async    VKFD MAP_ASYNC for a batch of 16 BOs, then one FENCE_WAIT\n"
     "  atomic   VKFD MAP_ATOMIC COMMIT per BO\n"
-    "beside the host's ioctl(2) cost and the interposer's cost of a null KFD ioctl.\n"
-    "\n"
-    "  --quick       1 and 4 GPUs, 4 KiB and 2 MiB, one repetition: under a minute\n"
-    "  --json FILE   write both runs' Google Benchmark JSON to FILE (for scripts/plot_map_designs.sh)\n"
-    "  -h, --help    this help\n";
+    "beside the host's ioctl(2) cost and the interposer's cost of a null KFD ioctl.";
 
 constexpr char kTimingOff[] = "";
 constexpr char kTimingOn[] = "[dma]\njob_latency = \"10us\"\npte_cost = \"2ns\"\n";
@@ -195,26 +191,7 @@ void PrintTable(const Figures& off, const Figures& on) {
          "real synchronous MAP that is syscall and dispatch. async gain: batched / async, timing on.\n");
 }
 
-}  // namespace
-
-int BenchCommand(int argc, char** argv) {
-  bool quick = false;
-  std::optional<std::string> json_out;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "-h" || arg == "--help") {
-      fputs(kHelp, stdout);
-      return 0;
-    } else if (arg == "--quick") {
-      quick = true;
-    } else if (arg == "--json" && i + 1 < argc) {
-      json_out = argv[++i];
-    } else if (arg.rfind("--json=", 0) == 0 && arg.size() > 7) {
-      json_out = arg.substr(7);
-    } else {
-      return UsageError(("bench: unexpected '" + arg + "' (try 'vkfd bench --help')").c_str());
-    }
-  }
+int Bench(bool quick, const std::optional<std::string>& json_out) {
   const std::string self = SelfPath();
   const auto bench = FindBenchBinary(self);
   if (!bench) {
@@ -249,11 +226,11 @@ int BenchCommand(int argc, char** argv) {
       std::stringstream text;
       text << in.rdbuf();
       fputs(text.str().c_str(), stderr);
-      return UsageError(("bench: the benchmark failed (its files are in " + dir + ")").c_str());
+      return UsageError("bench: the benchmark failed (its files are in " + dir + ")");
     }
     std::string error;
     auto f = ReadFigures(out, &error);
-    if (!f) return UsageError(("bench: " + error).c_str());
+    if (!f) return UsageError("bench: " + error);
     figures[t] = *f;
     std::ifstream in(out);
     nlohmann::json doc;
@@ -266,7 +243,7 @@ int BenchCommand(int argc, char** argv) {
     std::ofstream out(*json_out);
     out << combined.dump(1) << "\n";
     out.close();
-    if (!out) return UsageError(("bench: cannot write " + *json_out).c_str());
+    if (!out) return UsageError("bench: cannot write " + *json_out);
     fprintf(stderr, "vkfd bench: wrote %s\n", json_out->c_str());
   }
   for (const char* name :
@@ -275,6 +252,31 @@ int BenchCommand(int argc, char** argv) {
   }
   rmdir(dir.c_str());
   return 0;
+}
+
+struct BenchOptions {
+  bool quick = false;
+  std::optional<std::string> json_out;
+};
+
+}  // namespace
+
+Command AddBenchCommand(CLI::App& vkfd) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* bench = vkfd.add_subcommand(
+      "bench", "measure the 2018 map designs side by side (docs/api-designs-measured.md)");
+  bench->add_flag("--quick", o->quick,
+                  "1 and 4 GPUs, 4 KiB and 2 MiB, one repetition: under a minute");
+  bench
+      ->add_option(
+          "--json", o->json_out,
+          "write both runs' Google Benchmark JSON to FILE (for scripts/plot_map_designs.sh)")
+      ->type_name("FILE");
+  SetHelp(*bench, {.usage = "usage: vkfd bench [--quick] [--json FILE]",
+                   .about = kAbout,
+                   .synopsis = "[--quick] [--json FILE]",
+                   .column = 16});
+  return {bench, [o] { return Bench(o->quick, o->json_out); }};
 }
 
 }  // namespace vkfd::tools

@@ -14,6 +14,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,33 +25,11 @@
 #include "hw/topology/topology.h"
 #include "uapi/fault_spec.h"
 #include "uapi/sysfs_tree.h"
+#include "tools/cli.h"
 #include "tools/commands.h"
 
 namespace vkfd::tools {
 namespace {
-
-constexpr char kHelp[] =
-    "usage: vkfd run [--gpus N | --topology PRESET|FILE] [--log-ioctls[=FILE]] [--inject SPEC]\n"
-    "                [--inject-seed N] [--inject-log FILE] [--dma-latency D] -- PROGRAM [ARGS...]\n"
-    "\n"
-    "Runs PROGRAM with /dev/kfd, /dev/dri/renderD* and the KFD sysfs topology emulated in user space\n"
-    "(LD_PRELOAD interposer). Programs that never touch them run unaffected.\n"
-    "\n"
-    "  --gpus N              N MI210-like GPUs (64 GiB VRAM, large BAR, PCIe peer access), 1..16\n"
-    "  --topology X          a built-in preset (see 'vkfd topology list') or a TOML file\n"
-    "                        (default: mi210x2)\n"
-    "  --log-ioctls[=FILE]   one decoded line per KFD ioctl: name, arguments, result or errno,\n"
-    "                        duration; to stderr, or appended to FILE (truncated first)\n"
-    "  --inject SPEC         arm fault injection (docs/fault-injection.md), e.g.\n"
-    "                        'map.page_tables[gpu=3]:ENOMEM;map.wait[nth=2]:signal=SIGUSR1'\n"
-    "                        ('vkfd inject --list' names the points); also VKFD_INJECT\n"
-    "  --inject-seed N       seed for p= rules (default: chosen and reported); the same seed and\n"
-    "                        calls give the same faults\n"
-    "  --inject-log FILE     write the seed and every fault that fired (point, call, GPU, effect)\n"
-    "                        to FILE (truncated first) instead of stderr\n"
-    "  --dma-latency D       every page-table job takes at least D (e.g. 200us, 2ms), so waits\n"
-    "                        block and signals land inside them\n"
-    "  -h, --help            this help\n";
 
 std::string Dirname(const std::string& path) {
   const size_t slash = path.rfind('/');
@@ -79,15 +59,6 @@ std::optional<std::string> FindPreloadLibrary() {
   return std::nullopt;
 }
 
-// "--name=value" or "--name value": the value, advancing *i; nullopt (after an error) if missing.
-std::optional<std::string> OptionValue(int argc, char** argv, int* i, const std::string& name) {
-  const std::string arg = argv[*i];
-  if (arg.size() > name.size() && arg[name.size()] == '=') return arg.substr(name.size() + 1);
-  if (*i + 1 >= argc) return std::nullopt;
-  ++*i;
-  return std::string(argv[*i]);
-}
-
 // Truncates (or creates) the log file `path` and exports its absolute path in `env`, where every
 // process of the run appends to it.
 bool ExportLogFile(const std::string& path, const char* env, std::string* error) {
@@ -101,113 +72,72 @@ bool ExportLogFile(const std::string& path, const char* env, std::string* error)
   return true;
 }
 
-}  // namespace
+constexpr char kUsage[] =
+    "usage: vkfd run [--gpus N | --topology PRESET|FILE] [--log-ioctls[=FILE]] [--inject SPEC]\n"
+    "                [--inject-seed N] [--inject-log FILE] [--dma-latency D] -- PROGRAM [ARGS...]";
+constexpr char kSynopsis[] =
+    "[--gpus N | --topology PRESET|FILE] [--log-ioctls[=FILE]] [--inject SPEC]\n"
+    "      [--inject-seed N] [--inject-log FILE] [--dma-latency D] -- PROGRAM [ARGS...]";
+constexpr char kAbout[] =
+    "Runs PROGRAM with /dev/kfd, /dev/dri/renderD* and the KFD sysfs topology emulated in user space\n"
+    "(LD_PRELOAD interposer). Programs that never touch them run unaffected.";
 
-int RunCommand(int argc, char** argv) {
-  std::optional<std::string> gpus, topology, log, inject, inject_seed, inject_log, dma_latency;
-  bool log_ioctls = false;
-  int i = 1;
-  for (; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--") {
-      ++i;
-      break;
-    }
-    if (arg == "-h" || arg == "--help") {
-      fputs(kHelp, stdout);
-      return 0;
-    }
-    if (arg == "--gpus" || arg.rfind("--gpus=", 0) == 0) {
-      gpus = OptionValue(argc, argv, &i, "--gpus");
-      if (!gpus) return UsageError("run: --gpus needs a number");
-    } else if (arg == "--topology" || arg.rfind("--topology=", 0) == 0) {
-      topology = OptionValue(argc, argv, &i, "--topology");
-      if (!topology) return UsageError("run: --topology needs a preset name or a file");
-    } else if (arg == "--log-ioctls") {
-      log_ioctls = true;
-    } else if (arg.rfind("--log-ioctls=", 0) == 0) {
-      log_ioctls = true;
-      log = arg.substr(strlen("--log-ioctls="));
-      if (log->empty()) return UsageError("run: --log-ioctls= needs a file name");
-    } else if (arg == "--inject" || arg.rfind("--inject=", 0) == 0) {
-      inject = OptionValue(argc, argv, &i, "--inject");
-      if (!inject || inject->empty()) return UsageError("run: --inject needs a spec (see 'vkfd inject --help')");
-    } else if (arg == "--inject-seed" || arg.rfind("--inject-seed=", 0) == 0) {
-      inject_seed = OptionValue(argc, argv, &i, "--inject-seed");
-      if (!inject_seed) return UsageError("run: --inject-seed needs a number");
-    } else if (arg == "--inject-log" || arg.rfind("--inject-log=", 0) == 0) {
-      inject_log = OptionValue(argc, argv, &i, "--inject-log");
-      if (!inject_log || inject_log->empty()) return UsageError("run: --inject-log needs a file name");
-    } else if (arg == "--dma-latency" || arg.rfind("--dma-latency=", 0) == 0) {
-      dma_latency = OptionValue(argc, argv, &i, "--dma-latency");
-      if (!dma_latency) return UsageError("run: --dma-latency needs a duration (e.g. 200us)");
-    } else if (arg.size() > 1 && arg[0] == '-') {
-      return UsageError(("run: unknown option '" + arg + "' (try 'vkfd run --help')").c_str());
-    } else {
-      break;  // the program, without "--"
-    }
-  }
-  if (i >= argc) return UsageError("run: no program given (vkfd run [options] -- PROGRAM [ARGS...])");
-  if (gpus && topology) return UsageError("run: --gpus and --topology cannot be combined");
+// What the command line gave; CLI11 fills it in while parsing.
+struct RunOptions {
+  std::optional<std::string> gpus, topology, inject, inject_seed, inject_log, dma_latency;
+  CLI::Option* log_ioctls = nullptr;  // given or not
+  std::string log;                    // its value: the file, or empty for stderr
+  CLI::Option* program = nullptr;     // PROGRAM and its arguments
+};
 
-  long n = 0;
-  if (gpus) {
-    char* end = nullptr;
-    errno = 0;
-    n = strtol(gpus->c_str(), &end, 10);
-    if (gpus->empty() || *end != '\0' || errno != 0 || n < 1 || n > 16) {
-      return UsageError(("run: --gpus: expected a number from 1 to 16, got '" + *gpus + "'").c_str());
-    }
+std::optional<int> ParseGpus(const std::string& text) {
+  const std::optional<uint64_t> n = ParseU64(text);
+  if (!n || *n < 1 || *n > 16) return std::nullopt;
+  return static_cast<int>(*n);
+}
+
+// Runs after a successful parse: the values have passed the checks AddRunCommand gave the options.
+int Run(RunOptions& o) {
+  if (o.program->count() == 0) {
+    return UsageError("run: no program given (vkfd run [options] -- PROGRAM [ARGS...])");
   }
-  const std::string name = topology.value_or("mi210x2");
-  const Expected<hw::Topology> topo =
-      gpus ? hw::UniformMi210(static_cast<int>(n)) : hw::LoadTopology(name);
-  if (!topo.ok()) return UsageError(topo.error().c_str());
-  if (gpus) {
+  std::string error;
+  Expected<hw::Topology> topo = Fail("");
+  if (o.gpus) {
+    topo = hw::UniformMi210(*ParseGpus(*o.gpus));
     unsetenv("VKFD_TOPOLOGY");
-    setenv("VKFD_GPUS", gpus->c_str(), 1);
+    setenv("VKFD_GPUS", o.gpus->c_str(), 1);
   } else {
-    // A file is passed by absolute path: the program may change directory.
-    const bool preset = !hw::PresetText(name).empty();
-    const std::optional<std::string> path = preset ? std::optional(name) : Canonical(name);
-    setenv("VKFD_TOPOLOGY", path.value_or(name).c_str(), 1);
-    unsetenv("VKFD_GPUS");
-  }
-
-  if (dma_latency) {
-    if (!ParseDurationNs(*dma_latency)) {
-      return UsageError(("run: --dma-latency: not a duration (e.g. 200us, 2ms): '" + *dma_latency +
-                         "'").c_str());
+    const std::string name = o.topology.value_or("mi210x2");
+    topo = hw::LoadTopology(name);
+    if (topo.ok()) {
+      // A file is passed by absolute path: the program may change directory.
+      const bool preset = !hw::PresetText(name).empty();
+      const std::optional<std::string> path = preset ? std::optional(name) : Canonical(name);
+      setenv("VKFD_TOPOLOGY", path.value_or(name).c_str(), 1);
+      unsetenv("VKFD_GPUS");
     }
-    setenv("VKFD_DMA_LATENCY", dma_latency->c_str(), 1);
+  }
+  if (!topo.ok()) return UsageError(topo.error());
+
+  if (o.dma_latency) {
+    setenv("VKFD_DMA_LATENCY", o.dma_latency->c_str(), 1);
   } else {
     unsetenv("VKFD_DMA_LATENCY");
   }
-  if ((inject_seed || inject_log) && !inject) {
-    return UsageError("run: --inject-seed and --inject-log need --inject");
-  }
-  std::string error;
-  if (inject) {
-    if (auto rules = uapi::ParseFaultSpec(*inject); !rules.ok()) {
-      return UsageError(("run: --inject: " + rules.error()).c_str());
-    }
+  if (o.inject) {
     uint64_t seed;
-    if (inject_seed) {
-      char* end = nullptr;
-      errno = 0;
-      seed = strtoull(inject_seed->c_str(), &end, 10);
-      if (inject_seed->empty() || *end != '\0' || errno != 0 || (*inject_seed)[0] == '-') {
-        return UsageError(("run: --inject-seed: not a number: '" + *inject_seed + "'").c_str());
-      }
+    if (o.inject_seed) {
+      seed = *ParseU64(*o.inject_seed);
     } else {
       timespec ts;
       clock_gettime(CLOCK_REALTIME, &ts);
       seed = (uint64_t(ts.tv_sec) * 1000000007ull) ^ uint64_t(ts.tv_nsec) ^ (uint64_t(getpid()) << 40);
     }
-    setenv("VKFD_INJECT", inject->c_str(), 1);
+    setenv("VKFD_INJECT", o.inject->c_str(), 1);
     setenv("VKFD_INJECT_SEED", std::to_string(seed).c_str(), 1);
-    if (inject_log) {
-      if (!ExportLogFile(*inject_log, "VKFD_INJECT_LOG", &error)) return UsageError(error.c_str());
+    if (o.inject_log) {
+      if (!ExportLogFile(*o.inject_log, "VKFD_INJECT_LOG", &error)) return UsageError(error);
     } else {
       unsetenv("VKFD_INJECT_LOG");
     }
@@ -218,7 +148,7 @@ int RunCommand(int argc, char** argv) {
   }
 
   Expected<std::string> root = uapi::EnsureSysfsTree(*topo);
-  if (!root.ok()) return UsageError(root.error().c_str());
+  if (!root.ok()) return UsageError(root.error());
   setenv("VKFD_ROOT", root->c_str(), 1);
 
   const auto library = FindPreloadLibrary();
@@ -238,9 +168,9 @@ int RunCommand(int argc, char** argv) {
   }
   setenv("LD_PRELOAD", preload.c_str(), 1);
 
-  if (log_ioctls) {
-    if (log) {
-      if (!ExportLogFile(*log, "VKFD_LOG_IOCTLS", &error)) return UsageError(error.c_str());
+  if (o.log_ioctls->count() > 0) {
+    if (!o.log.empty()) {
+      if (!ExportLogFile(o.log, "VKFD_LOG_IOCTLS", &error)) return UsageError(error);
     } else {
       setenv("VKFD_LOG_IOCTLS", "-", 1);
     }
@@ -248,11 +178,88 @@ int RunCommand(int argc, char** argv) {
     unsetenv("VKFD_LOG_IOCTLS");
   }
 
-  std::vector<char*> args(argv + i, argv + argc);
+  // results(): the words as given (converting them to a vector, CLI11 would make "{}" no words).
+  std::vector<std::string> program = o.program->results();
+  std::vector<char*> args;
+  for (std::string& arg : program) args.push_back(arg.data());
   args.push_back(nullptr);
   execvp(args[0], args.data());
   fprintf(stderr, "vkfd: cannot run %s: %s\n", args[0], strerror(errno));
   return errno == ENOENT ? 127 : 126;
+}
+
+}  // namespace
+
+Command AddRunCommand(CLI::App& vkfd) {
+  auto o = std::make_shared<RunOptions>();
+  CLI::App* run = vkfd.add_subcommand("run", "run PROGRAM on an emulated node (vkfd run --help)");
+
+  // The checks run while parsing; CLI11 puts the option's name before what they return:
+  // "--gpus: expected a number from 1 to 16, got '0'".
+  CLI::Option* gpus =
+      run->add_option("--gpus", o->gpus,
+                      "N MI210-like GPUs (64 GiB VRAM, large BAR, PCIe peer access), 1..16")
+          ->type_name("N")
+          ->check([](const std::string& text) {
+            return ParseGpus(text) ? "" : "expected a number from 1 to 16, got '" + text + "'";
+          });
+  CLI::Option* topology = run->add_option(
+      "--topology", o->topology,
+      "a built-in preset (see 'vkfd topology list') or a TOML file\n(default: mi210x2)");
+  topology->type_name("X");
+  gpus->excludes(topology);
+  // A flag, so that the word after it is never its value: only --log-ioctls=FILE names a file.
+  // "{}": given without a value, its value is empty (log to stderr).
+  o->log_ioctls =
+      run->add_flag("--log-ioctls{}", o->log,
+                    "one decoded line per KFD ioctl: name, arguments, result or errno,\n"
+                    "duration; to stderr, or appended to FILE (truncated first)")
+          ->option_text("[=FILE]");
+  CLI::Option* inject =
+      run->add_option("--inject", o->inject,
+                      "arm fault injection (docs/fault-injection.md), e.g.\n"
+                      "'map.page_tables[gpu=3]:ENOMEM;map.wait[nth=2]:signal=SIGUSR1'\n"
+                      "('vkfd inject --list' names the points); also VKFD_INJECT")
+          ->type_name("SPEC")
+          ->check([](const std::string& spec) {
+            if (spec.empty()) return std::string("needs a spec (see 'vkfd inject --help')");
+            const auto rules = uapi::ParseFaultSpec(spec);
+            return rules.ok() ? std::string() : rules.error();
+          });
+  run->add_option("--inject-seed", o->inject_seed,
+                  "seed for p= rules (default: chosen and reported); the same seed and\n"
+                  "calls give the same faults")
+      ->type_name("N")
+      ->needs(inject)
+      ->check([](const std::string& text) {
+        return ParseU64(text) ? "" : "not a number: '" + text + "'";
+      });
+  run->add_option("--inject-log", o->inject_log,
+                  "write the seed and every fault that fired (point, call, GPU, effect)\n"
+                  "to FILE (truncated first) instead of stderr")
+      ->type_name("FILE")
+      ->needs(inject)
+      ->check([](const std::string& path) { return path.empty() ? "needs a file name" : ""; });
+  run->add_option("--dma-latency", o->dma_latency,
+                  "every page-table job takes at least D (e.g. 200us, 2ms), so waits\n"
+                  "block and signals land inside them")
+      ->type_name("D")
+      ->check([](const std::string& text) {
+        return ParseDurationNs(text) ? "" : "not a duration (e.g. 200us, 2ms): '" + text + "'";
+      });
+
+  // PROGRAM and its arguments: every word from the first that is not an option (or from the one
+  // after "--") on, untouched. positionals_at_end() ends option parsing at PROGRAM, so that
+  // `vkfd run prog -h` passes -h to prog. The count is unbounded without the vector type CLI11
+  // would treat as a list: it would split "[a,b]" into "a" and "b".
+  o->program = run->add_option("PROGRAM")
+                   ->expected(std::numeric_limits<int>::max())
+                   ->allow_extra_args(false)
+                   ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  run->positionals_at_end();
+
+  SetHelp(*run, {.usage = kUsage, .about = kAbout, .synopsis = kSynopsis, .column = 24});
+  return {run, [o] { return Run(*o); }};
 }
 
 }  // namespace vkfd::tools

@@ -1,25 +1,22 @@
 // vkfd topology list | show NAME | validate FILE
 #include <cinttypes>
 #include <cstdio>
+#include <memory>
 #include <string>
+#include <string_view>
 
 #include "base/expected.h"
 #include "hw/topology/topology.h"
+#include "tools/cli.h"
 #include "tools/commands.h"
 
 namespace vkfd::tools {
 namespace {
 
-constexpr char kHelp[] =
+constexpr char kUsage[] =
     "usage: vkfd topology list\n"
     "       vkfd topology show NAME\n"
-    "       vkfd topology validate FILE\n"
-    "\n"
-    "  list       the built-in presets, one per line with a description\n"
-    "  show       print a preset's TOML (a starting point for your own file)\n"
-    "  validate   check a topology file (or preset); prints a summary, or one error line and exit 2\n";
-
-bool IsHelp(const std::string& arg) { return arg == "-h" || arg == "--help"; }
+    "       vkfd topology validate FILE";
 
 void Summary(const hw::Topology& t) {
   printf("%s: %zu GPU%s, %u CPU cores, %" PRIu64 " GiB system memory, PCIe peer access %s\n",
@@ -33,52 +30,65 @@ void Summary(const hw::Topology& t) {
   }
 }
 
+int List() {
+  for (const std::string& name : hw::PresetNames()) {
+    const Expected<hw::Topology> t = hw::LoadPreset(name);
+    printf("%-12s %s\n", name.c_str(), t.ok() ? t->description.c_str() : t.error().c_str());
+  }
+  return 0;
+}
+
+int Show(const std::string& name) {
+  const std::string_view text = hw::PresetText(name);
+  if (text.empty()) {
+    std::string names;
+    for (const std::string& n : hw::PresetNames()) names += (names.empty() ? "" : ", ") + n;
+    return UsageError("unknown preset '" + name + "' (presets: " + names + ")");
+  }
+  fwrite(text.data(), 1, text.size(), stdout);
+  return 0;
+}
+
+int Validate(const std::string& file) {
+  const Expected<hw::Topology> t = hw::LoadTopology(file);
+  if (!t.ok()) return UsageError(t.error());
+  Summary(*t);
+  return 0;
+}
+
 }  // namespace
 
-int TopologyCommand(int argc, char** argv) {
-  if (argc < 2) {
-    fputs(kHelp, stderr);
-    return kExitUsage;
-  }
-  const std::string sub = argv[1];
-  if (IsHelp(sub)) {
-    fputs(kHelp, stdout);
-    return 0;
-  }
-  for (int i = 2; i < argc; ++i) {
-    if (IsHelp(argv[i])) {
-      fputs(kHelp, stdout);
-      return 0;
-    }
-  }
-  if (sub == "list") {
-    if (argc != 2) return UsageError("topology list: takes no arguments");
-    for (const std::string& name : hw::PresetNames()) {
-      const Expected<hw::Topology> t = hw::LoadPreset(name);
-      printf("%-12s %s\n", name.c_str(), t.ok() ? t->description.c_str() : t.error().c_str());
-    }
-    return 0;
-  }
-  if (sub == "show") {
-    if (argc != 3) return UsageError("topology show: expects one preset name");
-    const std::string_view text = hw::PresetText(argv[2]);
-    if (text.empty()) {
-      std::string names;
-      for (const std::string& n : hw::PresetNames()) names += (names.empty() ? "" : ", ") + n;
-      return UsageError(("unknown preset '" + std::string(argv[2]) + "' (presets: " + names + ")")
-                            .c_str());
-    }
-    fwrite(text.data(), 1, text.size(), stdout);
-    return 0;
-  }
-  if (sub == "validate") {
-    if (argc != 3) return UsageError("topology validate: expects one file");
-    const Expected<hw::Topology> t = hw::LoadTopology(argv[2]);
-    if (!t.ok()) return UsageError(t.error().c_str());
-    Summary(*t);
-    return 0;
-  }
-  return UsageError(("topology: unknown subcommand '" + sub + "' (list, show, validate)").c_str());
+Command AddTopologyCommand(CLI::App& vkfd) {
+  CLI::App* topology = vkfd.add_subcommand(
+      "topology", "list the built-in presets, print one, or check a topology file");
+  // Each subcommand's help is its usage line and the line `vkfd topology --help` lists it with.
+  const auto add = [topology](const char* name, const char* usage, const char* description) {
+    CLI::App* sub = topology->add_subcommand(name, description);
+    SetHelp(*sub, {.usage = usage, .about = description, .column = 13});
+    return sub;
+  };
+  CLI::App* list = add("list", "usage: vkfd topology list",
+                       "the built-in presets, one per line with a description");
+  CLI::App* show = add("show", "usage: vkfd topology show NAME",
+                       "print a preset's TOML (a starting point for your own file)");
+  CLI::App* validate =
+      add("validate", "usage: vkfd topology validate FILE",
+          "check a topology file (or preset); prints a summary, or one error line and exit 2");
+  auto name = std::make_shared<std::string>();
+  show->add_option("NAME", *name)->required();
+  auto file = std::make_shared<std::string>();
+  validate->add_option("FILE", *file)->required();
+
+  SetHelp(*topology,
+          {.usage = kUsage, .synopsis = "list | show NAME | validate FILE", .column = 13});
+  return {topology, [=] {
+            if (list->parsed()) return List();
+            if (show->parsed()) return Show(*name);
+            if (validate->parsed()) return Validate(*file);
+            // No subcommand: the help on stderr, as it always was, and a usage error.
+            fputs(topology->help().c_str(), stderr);
+            return kExitUsage;
+          }};
 }
 
 }  // namespace vkfd::tools

@@ -1,64 +1,54 @@
-// vkfd: run programs on an emulated KFD node, and inspect topologies.
+// vkfd: run programs on an emulated KFD node, and inspect topologies. The command line is CLI11's
+// (tools/cli.h has vkfd's help layout and usage errors); each command is in its own file.
 #include <cstdio>
-#include <cstring>
-#include <string>
 
+#include "tools/cli.h"
 #include "tools/commands.h"
-
-namespace vkfd::tools {
-
-int UsageError(const char* message) {
-  fprintf(stderr, "vkfd: %s\n", message);
-  return kExitUsage;
-}
-
-}  // namespace vkfd::tools
 
 namespace {
 
-constexpr char kHelp[] =
-    "usage: vkfd <command> [options]\n"
-    "\n"
+constexpr char kAbout[] =
     "Emulates AMD KFD (/dev/kfd) GPU memory management in user space, so that unmodified ROCm\n"
-    "programs run on an emulated multi-GPU node.\n"
-    "\n"
-    "commands:\n"
-    "  run [--gpus N | --topology PRESET|FILE] [--log-ioctls[=FILE]] [--inject SPEC]\n"
-    "      [--inject-seed N] [--inject-log FILE] [--dma-latency D] -- PROGRAM [ARGS...]\n"
-    "                 run PROGRAM on an emulated node (vkfd run --help)\n"
-    "  topology list | show NAME | validate FILE\n"
-    "                 list the built-in presets, print one, or check a topology file\n"
-    "  inject --list | --check SPEC\n"
-    "                 list the fault-injection points, or check a spec\n"
-    "  bench [--quick] [--json FILE]\n"
-    "                 measure the 2018 map designs side by side (docs/api-designs-measured.md)\n"
-    "  support-matrix the ioctls vkfd serves and how (docs/support-matrix.md)\n"
-    "\n"
-    "options:\n"
-    "  -h, --help     show help (also after a command: vkfd run --help)\n"
-    "  --version      print the version\n";
+    "programs run on an emulated multi-GPU node.";
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    fputs(kHelp, stderr);
-    return vkfd::tools::kExitUsage;
-  }
-  const std::string command = argv[1];
-  if (command == "-h" || command == "--help" || command == "help") {
-    fputs(kHelp, stdout);
+  namespace tools = vkfd::tools;
+  CLI::App vkfd("", "vkfd");
+  // Inherited by the commands, which are added below: an option given twice takes the last value,
+  // as vkfd's options always did (CLI11 would refuse it), and options are listed under "options:".
+  vkfd.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)->group("options");
+  // One command at most. With that, once a command is given no later word is taken for one: in
+  // `vkfd run bench`, bench is the program.
+  vkfd.require_subcommand(0, 1);
+  tools::SetHelp(vkfd, {.usage = "usage: vkfd <command> [options]",
+                        .about = kAbout,
+                        .column = 17,
+                        .help_flag = "show help (also after a command: vkfd run --help)"});
+  vkfd.set_version_flag("--version", "vkfd " VKFD_VERSION, "print the version");
+
+  const tools::Command commands[] = {
+      tools::AddRunCommand(vkfd),
+      tools::AddTopologyCommand(vkfd),
+      tools::AddInjectCommand(vkfd),
+      tools::AddBenchCommand(vkfd),
+      tools::AddSupportMatrixCommand(vkfd),
+  };
+  // `vkfd help [COMMAND]`: as --help. Unlisted, and silent: not a given command, so that help()
+  // below shows vkfd's help, or that of the COMMAND after it; other words after it are ignored, as
+  // they always were.
+  CLI::App* help = vkfd.add_subcommand("help")->silent()->group("")->allow_extras();
+
+  if (const auto status = tools::Parse(vkfd, argc, argv)) return *status;
+  if (help->parsed()) {
+    fputs(vkfd.help().c_str(), stdout);
     return 0;
   }
-  if (command == "--version") {
-    printf("vkfd %s\n", VKFD_VERSION);
-    return 0;
+  for (const tools::Command& command : commands) {
+    if (command.app->parsed()) return command.run();
   }
-  if (command == "run") return vkfd::tools::RunCommand(argc - 1, argv + 1);
-  if (command == "topology") return vkfd::tools::TopologyCommand(argc - 1, argv + 1);
-  if (command == "inject") return vkfd::tools::InjectCommand(argc - 1, argv + 1);
-  if (command == "bench") return vkfd::tools::BenchCommand(argc - 1, argv + 1);
-  if (command == "support-matrix") return vkfd::tools::SupportMatrixCommand(argc - 1, argv + 1);
-  return vkfd::tools::UsageError(
-      ("unknown command '" + command + "' (try 'vkfd --help')").c_str());
+  // No command: the help on stderr, as it always was, and a usage error.
+  fputs(vkfd.help().c_str(), stderr);
+  return tools::kExitUsage;
 }

@@ -22,6 +22,11 @@ expect_usage_error() {
 "$vkfd" --help | grep -q 'usage: vkfd' || fail "vkfd --help"
 "$vkfd" run --help | grep -q -- '--log-ioctls' || fail "vkfd run --help"
 "$vkfd" topology --help | grep -q 'validate' || fail "vkfd topology --help"
+for cmd in "" run topology inject bench support-matrix; do
+  # (unquoted: "" is no word)
+  { "$vkfd" $cmd --help >"$tmp/out" 2>"$tmp/err" && grep -q '^usage: vkfd' "$tmp/out" &&
+    [ ! -s "$tmp/err" ]; } || fail "vkfd $cmd --help: usage on stdout, nothing on stderr, exit 0"
+done
 [ "$("$vkfd" topology list | wc -l)" -ge 6 ] || fail "topology list"
 "$vkfd" topology list | grep -q '^mi250x8 ' || fail "topology list names mi250x8"
 "$vkfd" topology show mi210x4 | grep -q 'model = "mi210"' || fail "topology show"
@@ -74,6 +79,19 @@ expect_usage_error "malformed option" run --inject 'map.wait[often]:EINTR' -- tr
 expect_usage_error "bad seed" run --inject 'free:EINTR' --inject-seed x1 -- true
 expect_usage_error "--inject-log without --inject" run --inject-log "$tmp/f" -- true
 expect_usage_error "bad duration" run --dma-latency 5xs -- true
+expect_usage_error "option without its value" run --gpus
+expect_usage_error "empty value after =" run --log-ioctls= -- true
+expect_usage_error "empty value after =, a value after it" run --dma-latency= 2ms -- true
+
+# PROGRAM's arguments are passed as they are, words that look like options (or like a list to a
+# command-line parser) among them; with "--" or without.
+args=$("$vkfd" run -- sh -c 'printf "<%s>" "$@"' sh -h --gpus 3 '[a,b]' '{}' '' --x= --)
+[ "$args" = "<-h><--gpus><3><[a,b]><{}><><--x=><-->" ] || fail "arguments after --: $args"
+args=$("$vkfd" run --gpus 1 sh -c 'printf "<%s>" "$@"' sh --version -- -h)
+[ "$args" = "<--version><--><-h>" ] || fail "arguments without --: $args"
+# --log-ioctls takes a value only after "=": the next word is the program.
+[ "$("$vkfd" run --log-ioctls sh -c 'echo "$VKFD_LOG_IOCTLS"')" = "-" ] ||
+  fail "--log-ioctls PROGRAM: logs to stderr and runs PROGRAM"
 
 # The same seed reproduces the same faults; the log names point, call and GPU.
 spec='map.page_tables[p=0.3]:ENOMEM;alloc.reserve[p=0.2]:ENOMEM'
