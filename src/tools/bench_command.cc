@@ -28,6 +28,7 @@
 #include <tuple>
 #include <vector>
 
+#include "base/expected.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
 
@@ -106,14 +107,13 @@ struct Figures {
 };
 
 // Reads a Google Benchmark JSON report: the median aggregate when there is one, else the run.
-std::optional<Figures> ReadFigures(const std::string& path, std::string* error) {
+Expected<Figures> ReadFigures(const std::string& path) {
   std::ifstream in(path);
   nlohmann::json doc;
   try {
     in >> doc;
   } catch (const std::exception& e) {
-    *error = "cannot read " + path + ": " + e.what();
-    return std::nullopt;
+    return Fail("cannot read " + path + ": " + e.what());
   }
   Figures f;
   std::map<std::string, bool> has_median;
@@ -125,8 +125,7 @@ std::optional<Figures> ReadFigures(const std::string& path, std::string* error) 
     if (type == "iteration" && has_median[run]) continue;
     if (type == "aggregate") has_median[run] = true;
     if (b.contains("error_occurred") && b["error_occurred"].get<bool>()) {
-      *error = run + ": " + b.value("error_message", "failed");
-      return std::nullopt;
+      return Fail(run + ": " + b.value("error_message", "failed"));
     }
     double ns = b.value("real_time", 0.0);
     const std::string unit = b.value("time_unit", "ns");
@@ -228,9 +227,8 @@ int Bench(bool quick, const std::optional<std::string>& json_out) {
       fputs(text.str().c_str(), stderr);
       return UsageError("bench: the benchmark failed (its files are in " + dir + ")");
     }
-    std::string error;
-    auto f = ReadFigures(out, &error);
-    if (!f) return UsageError("bench: " + error);
+    Expected<Figures> f = ReadFigures(out);
+    if (!f.ok()) return UsageError("bench: " + f.error());
     figures[t] = *f;
     std::ifstream in(out);
     nlohmann::json doc;

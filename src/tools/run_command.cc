@@ -61,15 +61,12 @@ std::optional<std::string> FindPreloadLibrary() {
 
 // Truncates (or creates) the log file `path` and exports its absolute path in `env`, where every
 // process of the run appends to it.
-bool ExportLogFile(const std::string& path, const char* env, std::string* error) {
+Expected<void> ExportLogFile(const std::string& path, const char* env) {
   const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    *error = "run: cannot open " + path + ": " + strerror(errno);
-    return false;
-  }
+  if (fd < 0) return Fail("run: cannot open " + path + ": " + strerror(errno));
   close(fd);
   setenv(env, Canonical(path).value_or(path).c_str(), 1);
-  return true;
+  return {};
 }
 
 constexpr char kUsage[] =
@@ -101,7 +98,6 @@ int Run(RunOptions& o) {
   if (o.program->count() == 0) {
     return UsageError("run: no program given (vkfd run [options] -- PROGRAM [ARGS...])");
   }
-  std::string error;
   Expected<hw::Topology> topo = Fail("");
   if (o.gpus) {
     topo = hw::UniformMi210(*ParseGpus(*o.gpus));
@@ -137,7 +133,9 @@ int Run(RunOptions& o) {
     setenv("VKFD_INJECT", o.inject->c_str(), 1);
     setenv("VKFD_INJECT_SEED", std::to_string(seed).c_str(), 1);
     if (o.inject_log) {
-      if (!ExportLogFile(*o.inject_log, "VKFD_INJECT_LOG", &error)) return UsageError(error);
+      if (auto done = ExportLogFile(*o.inject_log, "VKFD_INJECT_LOG"); !done.ok()) {
+        return UsageError(done.error());
+      }
     } else {
       unsetenv("VKFD_INJECT_LOG");
     }
@@ -170,7 +168,9 @@ int Run(RunOptions& o) {
 
   if (o.log_ioctls->count() > 0) {
     if (!o.log.empty()) {
-      if (!ExportLogFile(o.log, "VKFD_LOG_IOCTLS", &error)) return UsageError(error);
+      if (auto done = ExportLogFile(o.log, "VKFD_LOG_IOCTLS"); !done.ok()) {
+        return UsageError(done.error());
+      }
     } else {
       setenv("VKFD_LOG_IOCTLS", "-", 1);
     }
