@@ -9,7 +9,6 @@
 #include <cstring>
 
 #include "kfd/fence.h"
-#include "kfd/wait_timer.h"
 
 namespace vkfd::kfd {
 namespace {
@@ -27,7 +26,7 @@ EventTable::~EventTable() {
   for (Event* ev : events_) {
     for (Waiter* w : ev->waiters) {
       w->event = nullptr;
-      WakeTimer(w->wake_fd);
+      w->word->Wake();
     }
     delete ev;
   }
@@ -118,7 +117,7 @@ Result<CreatedEvent> EventTable::Create(uint32_t type, bool auto_reset) {
 }
 
 void EventTable::WakeLocked(Event* ev) {
-  for (Waiter* w : ev->waiters) WakeTimer(w->wake_fd);
+  for (Waiter* w : ev->waiters) w->word->Wake();
 }
 
 Status EventTable::Destroy(uint32_t id) {
@@ -128,7 +127,7 @@ Status EventTable::Destroy(uint32_t id) {
   Event* ev = *it;
   for (Waiter* w : ev->waiters) {
     w->event = nullptr;
-    WakeTimer(w->wake_fd);
+    w->word->Wake();
   }
   if (ev->id < kFirstNonSignalEventId) --signal_event_count_;
   events_.erase(it);
@@ -187,8 +186,7 @@ void EventTable::FreeWaitersLocked(std::span<Waiter> waiters, bool undo_auto_res
 Status EventTable::Wait(std::span<const uint32_t> ids, bool wait_all, uint32_t timeout_ms,
                         WaitResult* result, uint32_t* remaining_ms) {
   *result = WaitResult::kFail;
-  const int fd = ThreadTimerFd();
-  if (fd < 0) return Status(Code::kNoMemory);
+  WakeWord word;
   // user_timeout_to_jiffies: finite timeouts are capped at 0x7FFFFFFF ms and get one more tick.
   int64_t deadline = 0;
   if (timeout_ms != kWaitInfinite && timeout_ms != kWaitImmediate) {
@@ -205,7 +203,7 @@ Status EventTable::Wait(std::span<const uint32_t> ids, bool wait_all, uint32_t t
     }
     waiters[i].event = ev;
     waiters[i].activated = ev->signaled;
-    waiters[i].wake_fd = fd;
+    waiters[i].word = &word;
     ev->signaled = ev->signaled && !ev->auto_reset;
   }
   WaitResult state = TestLocked(waiters, wait_all);
@@ -223,19 +221,15 @@ Status EventTable::Wait(std::span<const uint32_t> ids, bool wait_all, uint32_t t
     if (state != WaitResult::kTimeout) break;
     if (timeout_ms == kWaitImmediate) break;
     if (deadline != 0 && MonotonicNowNs() >= deadline) break;
-    ArmTimer(fd, deadline);  // 0 (infinite) disarms: only a wake-up ends the read
+    word.Reset();  // under mu_: a Set after this point wakes the sleep below
     mu_.Unlock();
-    uint64_t expirations;
-    // read() on a timerfd: restarted by the host kernel after an SA_RESTART handler, EINTR otherwise.
-    const ssize_t n = read(fd, &expirations, sizeof(expirations));
-    const int err = errno;
+    const FutexResult slept = word.Sleep(deadline);
     mu_.Lock();
-    if (n < 0 && err == EINTR) {
+    if (slept == FutexResult::kInterrupted) {
       code = Code::kInterrupted;
       break;
     }
   }
-  ArmTimer(fd, 0);
   if (code == Code::kInterrupted) {
     if (deadline != 0) {
       const int64_t left = std::max<int64_t>(0, deadline - MonotonicNowNs());

@@ -6,14 +6,13 @@
 // Ids: signal (and debug) events take the lowest free id in [1, mapped slots) — id 0 is reserved, as
 // the kernel's idr_alloc(NULL, 0, 1) reserves it; every other type takes ids from 4096 upward.
 //
-// Waits block in read() on a per-thread timerfd. The timer is armed with the wait's absolute deadline
-// (or left disarmed for an infinite wait), and Set/Destroy wake a waiter by re-arming its timer to
-// expire at once. So one blocking read() covers both wake-up sources, and the host kernel applies the
-// exact SA_RESTART rule to it: after a handler with SA_RESTART the read is transparently restarted (the
-// wait continues towards the same deadline, which is what the kernel's rewrite of args->timeout
-// achieves), after one without it fails with EINTR and Wait reports kInterrupted. Every wake-up is
-// re-checked under mu_, so spurious or stale wake-ups cost one loop and no wake-up can be lost: the
-// waiter arms its deadline and Set arms "now" under the same lock.
+// Waits sleep on the waiting thread's WakeWord (base/wake_word.h) with the wait's absolute deadline;
+// Set/Destroy wake the waiters of an event. The host kernel applies the exact SA_RESTART rule to the
+// sleep: after a handler with SA_RESTART it is restarted transparently (the wait continues towards the
+// same deadline, which is what the kernel's rewrite of args->timeout achieves), after one without it
+// fails with EINTR and Wait reports kInterrupted. Every wake-up is re-checked under mu_, so spurious
+// or stale wake-ups cost one loop and no wake-up can be lost: the waiter resets its word and wakers
+// wake it under the same lock. No file descriptor and no per-thread object is involved.
 //
 // Thread-safe; mu_ is a leaf (taken after Process::mu_, never while waiting).
 #pragma once
@@ -23,6 +22,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "base/wake_word.h"
 #include "base/thread_annotations.h"
 
 namespace vkfd::kfd {
@@ -85,7 +85,7 @@ class EventTable {
   struct Waiter {
     Event* event = nullptr;  // null once the event is destroyed
     bool activated = false;
-    int wake_fd = -1;
+    WakeWord* word = nullptr;  // the waiting thread's
   };
   struct Event {
     uint32_t id = 0;

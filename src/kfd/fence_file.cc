@@ -8,7 +8,6 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "kfd/wait_timer.h"
 
 namespace vkfd::kfd {
 namespace {
@@ -77,7 +76,7 @@ void FenceFile::OneSignaled() {
     RawClose(fd);
   }
   MutexLock lock(&mu_);
-  for (Waiter* w : waiters_) WakeTimer(w->wake_fd);
+  for (Waiter* w : waiters_) w->word->Wake();
 }
 
 int FenceFile::status(Code* error) const {
@@ -128,33 +127,30 @@ Status WaitFenceFiles(std::span<const std::shared_ptr<FenceFile>> files, bool al
   if (deadline_ns != kNoDeadline && deadline_ns <= MonotonicNowNs()) {
     return Status(Code::kTimedOut);
   }
-  const int fd = ThreadTimerFd();
-  if (fd < 0) return Status(Code::kNoMemory);
+  WakeWord word;
   std::vector<FenceFile::Waiter> waiters(files.size());
   for (size_t i = 0; i < files.size(); ++i) {
-    waiters[i].wake_fd = fd;
+    waiters[i].word = &word;
     files[i]->AddWaiter(&waiters[i]);
   }
+  const int64_t deadline = deadline_ns == kNoDeadline ? 0 : deadline_ns;
   Code code = Code::kOk;
   for (;;) {
-    // Arm, then check, then block (wait_timer.h): no wake-up is lost in between.
-    ArmTimer(fd, deadline_ns == kNoDeadline ? 0 : deadline_ns);
+    // Reset, then check, then sleep (wake_word.h): no wake-up is lost in between.
+    word.Reset();
     if (done()) break;
-    if (deadline_ns != kNoDeadline && MonotonicNowNs() >= deadline_ns) {
+    const FutexResult slept = word.Sleep(deadline);
+    if (slept == FutexResult::kInterrupted && !done()) {
+      code = Code::kInterrupted;
+      break;
+    }
+    if (slept == FutexResult::kTimedOut && !done()) {
       code = Code::kTimedOut;
       break;
     }
-    uint64_t expirations;
-    // read() on a timerfd: restarted by the host kernel after an SA_RESTART handler, EINTR otherwise.
-    const ssize_t n = read(fd, &expirations, sizeof(expirations));
-    if (n < 0 && errno == EINTR) {
-      if (!done()) code = Code::kInterrupted;
-      break;
-    }
   }
-  // Deregister before disarming: after RemoveWaiter no file touches this thread's timer again.
+  // Deregister: afterwards no file touches this thread's word again.
   for (size_t i = 0; i < files.size(); ++i) files[i]->RemoveWaiter(&waiters[i]);
-  ArmTimer(fd, 0);
   return Status(code);
 }
 

@@ -17,11 +17,10 @@
 // driver's private fds).
 //
 // WaitFenceFiles() is the multi-fence wait of FENCE_WAIT: all or any, absolute CLOCK_MONOTONIC
-// deadline, blocking in read() on the thread's timerfd armed with that deadline (kfd/wait_timer.h).
-// read() on a timerfd is restarted by the host kernel after an SA_RESTART handler and fails with
-// EINTR otherwise, so the restart rule is the kernel's own; as the timer is absolute, a restarted wait
-// never outlives the deadline. The last fence of a file wakes its waiters by making their timers expire
-// at once. Never call it holding a kfd lock.
+// deadline, sleeping on the thread's WakeWord (base/wake_word.h): restarted by the host kernel after an
+// SA_RESTART handler, EINTR otherwise — the kernel's own rule — and, the deadline being absolute, a
+// restarted wait never outlives it. The last fence of a file wakes its waiters' words. Never call it
+// holding a kfd lock.
 #pragma once
 
 #include <atomic>
@@ -31,6 +30,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "base/wake_word.h"
 #include "base/thread_annotations.h"
 #include "kfd/fence.h"
 
@@ -61,7 +61,7 @@ class FenceFile : public std::enable_shared_from_this<FenceFile> {
   friend Status WaitFenceFiles(std::span<const std::shared_ptr<FenceFile>> files, bool all,
                                int64_t deadline_ns, uint32_t* first_signaled);
   struct Waiter {
-    int wake_fd = -1;  // the waiting thread's timerfd
+    WakeWord* word = nullptr;  // the waiting thread's
   };
 
   explicit FenceFile(std::vector<FenceRef> fences) : fences_(std::move(fences)) {}
@@ -79,8 +79,7 @@ class FenceFile : public std::enable_shared_from_this<FenceFile> {
 
 // Waits for the fence files: all of them (`all`), or any one. kOk with *first_signaled the lowest
 // index of a signalled file; kTimedOut once `deadline_ns` (CLOCK_MONOTONIC; kNoDeadline: none) has
-// passed — a deadline in the past only polls; kInterrupted when a handler without SA_RESTART ran;
-// kNoMemory if the thread has no timer.
+// passed — a deadline in the past only polls; kInterrupted when a handler without SA_RESTART ran.
 Status WaitFenceFiles(std::span<const std::shared_ptr<FenceFile>> files, bool all,
                       int64_t deadline_ns, uint32_t* first_signaled);
 
