@@ -37,6 +37,12 @@ void InstallFaultRecovery();
 // bytes before the fault may have been written, as with the kernel's copy_to_user.
 [[nodiscard]] Status CopyToUser(uint64_t user_dst, const void* src, size_t n);
 
+// Copies n bytes between two addresses of this process when either may be client memory that can
+// vanish under us (a userptr range the program has unmapped, which the emulated GPU still reads):
+// kFault instead of a crash. For the emulated engines' bulk copies and fills: memcpy speed when both
+// ranges are good.
+[[nodiscard]] Status CopyGuarded(void* dst, const void* src, size_t n);
+
 // Typed helpers for one object.
 template <typename T>
 [[nodiscard]] Status CopyFromUser(T* dst, uint64_t user_src) {

@@ -26,6 +26,9 @@ Result<std::unique_ptr<Node>> Node::Create(Topology topology) {
     gpu->memory = std::move(memory.value());
     gpu->page_tables = std::make_unique<PageTablePool>(gpu->memory.get(), gpu->vram_base);
     gpu->dma = std::make_unique<DmaEngine>(spec.name + "-sdma", spec.dma, &node->dma_scheduler_);
+    auto doorbells = DoorbellAperture::Create("vkfd-" + spec.name + "-doorbells");
+    if (!doorbells.ok()) return doorbells.code();
+    gpu->doorbells = std::move(doorbells.value());
     VKFD_RETURN_IF_ERROR(node->bus_.MapFixed(SystemBus::GttWindow(gpu->index), GttWindowBytes(topo),
                                              gpu->memory->HostPtr(GpuMemory::kGttBase)));
     if (spec.large_bar()) {
@@ -54,8 +57,9 @@ Route Node::RouteTo(size_t from, size_t owner, uint64_t offset) const {
   return Route{SystemBus::BarWindow(target.index) + offset, true};
 }
 
-uint8_t* Node::Resolve(size_t gpu_index, uint64_t addr, bool system) const {
-  if (system) return bus_.Translate(addr);
+uint8_t* Node::Resolve(size_t gpu_index, uint64_t addr, bool system, bool* client) const {
+  if (client != nullptr) *client = false;
+  if (system) return bus_.Translate(addr, client);
   for (size_t i = 0; i < gpus_.size(); ++i) {
     if (i != gpu_index && !topology_.SameHive(gpu_index, i)) continue;
     const Gpu& g = *gpus_[i];

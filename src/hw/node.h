@@ -19,6 +19,8 @@
 #include "hw/dma_scheduler.h"
 #include "hw/gpu_memory.h"
 #include "hw/page_table_pool.h"
+#include "hw/queue/doorbell_aperture.h"
+#include "hw/queue/queue_scheduler.h"
 #include "hw/system_bus.h"
 #include "hw/topology/topology.h"
 
@@ -31,6 +33,7 @@ struct Gpu {
   std::unique_ptr<GpuMemory> memory;
   std::unique_ptr<PageTablePool> page_tables;
   std::unique_ptr<DmaEngine> dma;
+  std::unique_ptr<DoorbellAperture> doorbells;
 };
 
 // How one GPU reaches a byte: the address a PTE carries and whether it goes over the system bus.
@@ -54,12 +57,15 @@ class Node {
   const Gpu& gpu(size_t index) const { return *gpus_[index]; }
   SystemBus& bus() { return bus_; }
   const SystemBus& bus() const { return bus_; }
+  // The command-processor thread of every GPU's user queues (hw/queue/queue_scheduler.h).
+  QueueScheduler& queue_scheduler() { return queue_scheduler_; }
 
   // The address by which GPU `from` reaches byte `offset` of GPU `owner`'s memfd. The caller has
   // checked peer access (Topology::PeerAccessible) for VRAM.
   Route RouteTo(size_t from, size_t owner, uint64_t offset) const;
   // Host bytes at physical address `addr` as seen from GPU `gpu_index`, or nullptr if nothing is there.
-  uint8_t* Resolve(size_t gpu_index, uint64_t addr, bool system) const;
+  // *client (optional): the bytes are the client's own memory (a userptr window), see SystemBus.
+  uint8_t* Resolve(size_t gpu_index, uint64_t addr, bool system, bool* client = nullptr) const;
 
  private:
   explicit Node(Topology topology) : topology_(std::move(topology)) {}
@@ -68,6 +74,8 @@ class Node {
   SystemBus bus_;
   DmaScheduler dma_scheduler_;  // serves every GPU's engine; outlives them (declared before gpus_)
   std::vector<std::unique_ptr<Gpu>> gpus_;
+  // Declared last, destroyed first: its thread must be gone before the memory its queues read.
+  QueueScheduler queue_scheduler_;
 };
 
 }  // namespace vkfd::hw

@@ -34,7 +34,7 @@ Result<Translation> PageWalker::Translate(uint64_t root_phys, uint64_t va) const
     t.entry = entry;
     t.page_size = LevelSpan(level);
     t.phys = PteAddress(entry) + (va & (t.page_size - 1));
-    t.host = node_.Resolve(gpu_index_, t.phys, entry & kPteSystem);
+    t.host = node_.Resolve(gpu_index_, t.phys, entry & kPteSystem, &t.client);
     return t;
   }
   return Code::kFault;

@@ -17,6 +17,7 @@ struct Translation {
   uint64_t page_size = 0;  // 4 KiB or 2 MiB
   uint64_t phys = 0;       // physical address of the byte
   uint8_t* host = nullptr;  // host address of the byte; nullptr if the physical address leads nowhere
+  bool client = false;      // the bytes are the client's own memory (userptr): copy them guarded
 };
 
 // A maximal run of valid leaf entries with equal RWXS flags, [start, end).

@@ -38,12 +38,13 @@ void SystemBus::Unmap(uint64_t bus) {
   windows_.erase(it);
 }
 
-uint8_t* SystemBus::Translate(uint64_t bus) const {
+uint8_t* SystemBus::Translate(uint64_t bus, bool* client) const {
   MutexLock lock(&mu_);
   auto it = windows_.upper_bound(bus);
   if (it == windows_.begin()) return nullptr;
   --it;
   if (bus - it->first >= it->second.size) return nullptr;
+  if (client != nullptr) *client = it->second.dynamic;
   return it->second.host + (bus - it->first);
 }
 

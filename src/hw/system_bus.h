@@ -31,8 +31,10 @@ class SystemBus {
   Result<uint64_t> MapDynamic(uint64_t size, uint8_t* host) EXCLUDES(mu_);
   // Removes the window that starts at `bus`.
   void Unmap(uint64_t bus) EXCLUDES(mu_);
-  // Host address of bus address `bus`, or nullptr if no window covers it.
-  uint8_t* Translate(uint64_t bus) const EXCLUDES(mu_);
+  // Host address of bus address `bus`, or nullptr if no window covers it. *client (optional) tells
+  // whether the window is a dynamic one — the client's own memory (userptr), which the client may
+  // unmap at any time, so engines touch it only through guarded copies.
+  uint8_t* Translate(uint64_t bus, bool* client = nullptr) const EXCLUDES(mu_);
 
  private:
   struct Window {

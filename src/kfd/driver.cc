@@ -13,6 +13,13 @@ Result<std::unique_ptr<Driver>> Driver::Create(hw::Topology topology) {
   if (!node.ok()) return node.code();
   driver->node_ = std::move(node.value());
   driver->limits_ = std::make_unique<MemoryLimits>(system, std::move(vram));
+  for (const hw::GpuSpec& gpu : driver->topology().gpus) {
+    // kfd_get_num_sdma_engines / kfd_get_num_xgmi_sdma_engines, from the node's properties.
+    driver->device_queues_.push_back(std::make_unique<DeviceQueues>(
+        static_cast<uint32_t>(gpu.property("num_sdma_engines").value_or(2)),
+        static_cast<uint32_t>(gpu.property("num_sdma_xgmi_engines").value_or(0)),
+        static_cast<uint32_t>(gpu.property("num_sdma_queues_per_engine").value_or(8))));
+  }
   return driver;
 }
 

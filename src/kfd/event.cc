@@ -245,6 +245,60 @@ Status EventTable::Wait(std::span<const uint32_t> ids, bool wait_all, uint32_t t
   return Status::Ok();
 }
 
+void EventTable::SignalFromInterrupt(uint32_t partial_id, int valid_bits) {
+  MutexLock lock(&mu_);
+  if (page_ == nullptr) return;
+  auto* slots = reinterpret_cast<uint64_t*>(page_);
+  const uint64_t slot_count = std::min<uint64_t>(mapped_size_, kEventPageBytes) / 8;
+  auto acknowledge = [&](Event* ev) REQUIRES(mu_) {
+    __atomic_store_n(&slots[ev->id], kUnsignaledSlot, __ATOMIC_RELAXED);
+    SetLocked(ev);
+    WakeLocked(ev);
+  };
+  // lookup_signaled_event_by_partial_id: with all bits of the id valid, one lookup.
+  if (valid_bits > 31 || (uint64_t{1} << valid_bits) >= kSignalEventLimit) {
+    Event* ev = FindLocked(partial_id);
+    if (ev != nullptr && ev->type == kEventTypeSignal && ev->id < slot_count &&
+        __atomic_load_n(&slots[ev->id], __ATOMIC_RELAXED) != kUnsignaledSlot) {
+      acknowledge(ev);
+      return;
+    }
+  } else {
+    const uint32_t step = 1u << valid_bits;
+    for (uint32_t id = partial_id & (step - 1); id < slot_count; id += step) {
+      Event* ev = FindLocked(id);
+      if (ev != nullptr && ev->type == kEventTypeSignal &&
+          __atomic_load_n(&slots[id], __ATOMIC_RELAXED) != kUnsignaledSlot) {
+        acknowledge(ev);
+        return;
+      }
+    }
+  }
+  // No event by that id: set every signal event whose slot was written (the kernel's full scan).
+  for (Event* ev : events_) {
+    if (ev->type == kEventTypeSignal && ev->id < slot_count &&
+        __atomic_load_n(&slots[ev->id], __ATOMIC_RELAXED) != kUnsignaledSlot) {
+      acknowledge(ev);
+    }
+  }
+}
+
+void EventTable::SignalVmFault(const MemoryException& data) {
+  MutexLock lock(&mu_);
+  for (Event* ev : events_) {
+    if (ev->type != kEventTypeMemory) continue;
+    ev->memory = data;
+    SetLocked(ev);
+    WakeLocked(ev);
+  }
+}
+
+MemoryException EventTable::MemoryExceptionOf(uint32_t id) const {
+  MutexLock lock(&mu_);
+  const Event* ev = FindLocked(id);
+  return ev != nullptr ? ev->memory : MemoryException{};
+}
+
 bool EventTable::Exists(uint32_t id) const {
   MutexLock lock(&mu_);
   return FindLocked(id) != nullptr;

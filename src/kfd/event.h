@@ -37,7 +37,20 @@ inline constexpr uint32_t kWaitImmediate = 0;             // KFD_EVENT_TIMEOUT_I
 inline constexpr uint32_t kEventTypeSignal = 0;
 inline constexpr uint32_t kEventTypeDebug = 5;
 
+inline constexpr uint32_t kEventTypeMemory = 8;
+
 enum class WaitResult : uint32_t { kComplete = 0, kTimeout = 1, kFail = 2 };
+
+// kfd_hsa_memory_exception_data, as kfd_signal_vm_fault_event fills it for a GPU page fault.
+struct MemoryException {
+  uint32_t not_present = 0;
+  uint32_t read_only = 0;
+  uint32_t no_execute = 0;
+  uint32_t imprecise = 0;
+  uint64_t va = 0;
+  uint32_t gpu_id = 0;
+  uint32_t error_type = 0;
+};
 
 struct CreatedEvent {
   uint32_t id = 0;
@@ -76,6 +89,18 @@ class EventTable {
   Status Wait(std::span<const uint32_t> ids, bool wait_all, uint32_t timeout_ms, WaitResult* result,
               uint32_t* remaining_ms) EXCLUDES(mu_);
 
+  // kfd_signal_event_interrupt: an engine raised an interrupt carrying `partial_id` (its low
+  // `valid_bits` meaningful) after writing the event's mailbox slot. A signal event whose id matches
+  // and whose slot was written has its slot reset to UNSIGNALED and is set; when none matches (an
+  // invalid id, a slot not written), every signal event whose slot was written is. Called by the
+  // GPU side with no kfd lock held.
+  void SignalFromInterrupt(uint32_t partial_id, int valid_bits) EXCLUDES(mu_);
+  // kfd_signal_vm_fault_event: every MEMORY event of the process receives the exception data and is
+  // set. (WAIT_EVENTS copies the data out for activated MEMORY events.)
+  void SignalVmFault(const MemoryException& data) EXCLUDES(mu_);
+  // The exception data of a MEMORY event (zero before a fault).
+  MemoryException MemoryExceptionOf(uint32_t id) const EXCLUDES(mu_);
+
   // Whether an event with this id exists now (WAIT_EVENTS checks each entry as it copies it in).
   bool Exists(uint32_t id) const EXCLUDES(mu_);
   size_t DebugEventCount() const EXCLUDES(mu_);
@@ -93,6 +118,7 @@ class EventTable {
     bool auto_reset = false;
     bool signaled = false;
     std::vector<Waiter*> waiters;
+    MemoryException memory;  // MEMORY events: the last fault's data
   };
 
   Event* FindLocked(uint32_t id) const REQUIRES(mu_);

@@ -56,20 +56,20 @@ bool Fence::RemoveCallback(CallbackId id) {
 
 Status Fence::Sleep(int64_t deadline_ns, bool interruptible) const {
   sleepers_.fetch_add(1, std::memory_order_seq_cst);
-  Status status;
+  Code code = Code::kOk;
   while (!signaled()) {
     const FutexResult r = FutexWait(&signaled_, 0, deadline_ns);
     if (r == FutexResult::kTimedOut && !signaled()) {
-      status = Status(Code::kTimedOut);
+      code = Code::kTimedOut;
       break;
     }
     if (r == FutexResult::kInterrupted && interruptible && !signaled()) {
-      status = Status(Code::kInterrupted);
+      code = Code::kInterrupted;
       break;
     }
   }
   sleepers_.fetch_sub(1, std::memory_order_seq_cst);
-  return status;
+  return Status(code);
 }
 
 Status Fence::Wait() const {

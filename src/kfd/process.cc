@@ -183,6 +183,9 @@ void Process::Teardown() {
   MutexLock lock(&mu_);
   if (torn_down_) return;
   torn_down_ = true;
+  // kfd_process_dequeue_from_all_devices first: the queues' engines stop (the packets in flight
+  // finish) before the memory and the VMs they use go away.
+  queues_.reset();
   // Unmap every BO everywhere, then free them, then release the VMs.
   auto unmap_all = [&](BufferObject* bo) REQUIRES(mu_) {
     for (ProcessDevice& pdd : devices_) {
@@ -205,6 +208,10 @@ void Process::Teardown() {
     pdd.cwsr_bo.reset();
     pdd.vm.reset();
     pdd.drm_file_id = 0;
+    if (pdd.doorbell_slice != 0) {
+      driver_->node().gpu(pdd.gpu_index).doorbells->FreeSlice(pdd.doorbell_slice);
+      pdd.doorbell_slice = 0;
+    }
   }
   // kfd_process_destroy_pdds / kfd_event_free_process: the events (and the kernel event page) and
   // the queues go too. A caller still holding a table keeps it alive until it is done.

@@ -43,6 +43,7 @@ class EventTable;
 class QueueTable;
 struct CreatedQueue;
 struct QueueProperties;
+struct WaveState;
 
 // The placement bits of an ALLOC request, as given (several may be set; the kernel's order decides).
 struct AllocKind {
@@ -210,15 +211,27 @@ class Process {
   Status SetScratchBackingVa(uint32_t gpu_id, uint64_t va) EXCLUDES(mu_);
   Status SetTrapHandler(uint32_t gpu_id, uint64_t tba, uint64_t tma) EXCLUDES(mu_);
   bool HasGpu(uint32_t gpu_id) EXCLUDES(mu_);
-  // CREATE_QUEUE after argument checks: kInvalidArgs unknown gpu, kNoProcess unbound.
+  // CREATE_QUEUE after argument checks: kInvalidArgs unknown gpu, kNoProcess unbound, kNoMemory
+  // when the GPU has no doorbell slice left; then QueueTable::Create's errors.
   Result<CreatedQueue> CreateQueue(uint32_t gpu_id, const QueueProperties& props) EXCLUDES(mu_);
   Status DestroyQueue(uint32_t queue_id) EXCLUDES(mu_);
+  // UPDATE_QUEUE, SET_CU_MASK, GET_QUEUE_WAVE_STATE (kfd/queue.h has their errors).
+  Status UpdateQueue(uint32_t queue_id, uint64_t ring_base, uint32_t ring_size, uint32_t percentage,
+                     uint32_t priority) EXCLUDES(mu_);
+  Status SetCuMask(uint32_t queue_id, const std::vector<uint32_t>& mask) EXCLUDES(mu_);
+  Result<WaveState> GetQueueWaveState(uint32_t queue_id) EXCLUDES(mu_);
+  // kfd_ioctl_alloc_queue_gws: kInvalidArgs unknown queue, kNoDevice for a GPU without GWS, then
+  // pqm_set_gws's errors; *touched tells whether pqm_set_gws ran (first_gws is written then).
+  Status AllocQueueGws(uint32_t queue_id, bool acquire, bool* touched) EXCLUDES(mu_);
   std::shared_ptr<QueueTable> queues() EXCLUDES(mu_);
   // kfd_mmap: kNoDevice for an unknown gpu (doorbell, MMIO, reserved), kInvalidArgs for a wrong size or
   // when nothing backs the offset (no DOORBELL / MMIO_REMAP BO on that GPU).
   Result<KfdMmapTarget> ResolveKfdMmap(uint64_t offset, uint64_t size) EXCLUDES(mu_);
 
  private:
+  // kfd_alloc_process_doorbells, once per (process, GPU).
+  Status EnsureDoorbellsLocked(ProcessDevice* pdd) REQUIRES(mu_);
+
   std::shared_ptr<EventTable> events_ GUARDED_BY(mu_);
   std::shared_ptr<QueueTable> queues_ GUARDED_BY(mu_);
 };

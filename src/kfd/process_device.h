@@ -44,6 +44,7 @@ struct ProcessDevice {
   uint64_t ape1_base = 1, ape1_limit = 0;
   uint64_t scratch_backing_va = 0;
   uint64_t trap_tba = 0, trap_tma = 0;
+  uint32_t doorbell_slice = 0;      // the process's doorbells on this GPU (0: none yet)
 
   // The lowest free IDR number, as idr_alloc(.., 0, 0) gives.
   uint32_t TakeId() {

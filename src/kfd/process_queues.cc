@@ -17,9 +17,19 @@ std::shared_ptr<EventTable> Process::events() {
 }
 
 std::shared_ptr<QueueTable> Process::queues() {
+  std::shared_ptr<EventTable> table = events();
   MutexLock lock(&mu_);
-  if (!queues_) queues_ = std::make_shared<QueueTable>();
+  if (!queues_) queues_ = std::make_shared<QueueTable>(std::move(table), pid_);
   return queues_;
+}
+
+Status Process::EnsureDoorbellsLocked(ProcessDevice* pdd) {
+  if (pdd->doorbell_slice != 0) return Status::Ok();
+  // kfd_alloc_process_doorbells: an index of the GPU's doorbell aperture (-ENOMEM when none is free).
+  auto slice = driver_->node().gpu(pdd->gpu_index).doorbells->AllocSlice();
+  if (!slice.ok()) return Status(Code::kNoMemory);
+  pdd->doorbell_slice = slice.value();
+  return Status::Ok();
 }
 
 Status Process::SetEventPage(uint64_t handle) {
@@ -67,7 +77,17 @@ Result<CreatedQueue> Process::CreateQueue(uint32_t gpu_id, const QueueProperties
   MutexLock lock(&mu_);
   auto bound = BoundDeviceLocked(gpu_id, Code::kNoProcess);  // the ioctl returns -ESRCH
   if (!bound.ok()) return bound.code();
-  auto created = table->Create(bound.value()->gpu_index, gpu_id, props);
+  ProcessDevice* pdd = bound.value();
+  VKFD_RETURN_IF_ERROR(EnsureDoorbellsLocked(pdd));
+  QueueGpu gpu;
+  gpu.node = &driver_->node();
+  gpu.gpu_index = pdd->gpu_index;
+  gpu.gpu_id = pdd->gpu_id;
+  gpu.vm_root = pdd->vm->root_phys();
+  gpu.doorbell_slice = pdd->doorbell_slice;
+  gpu.device = &driver_->device_queues(pdd->gpu_index);
+  gpu.completion_latency_ns = driver_->topology().gpus[pdd->gpu_index].dma.job_latency_ns;
+  auto created = table->Create(gpu, props);
   if (!created.ok()) return created.code();
   has_queues_ = true;
   return created.value();
@@ -79,6 +99,40 @@ Status Process::DestroyQueue(uint32_t queue_id) {
   VKFD_RETURN_IF_ERROR(table->Destroy(queue_id));
   has_queues_ = table->count() != 0;
   return Status::Ok();
+}
+
+Status Process::UpdateQueue(uint32_t queue_id, uint64_t ring_base, uint32_t ring_size,
+                            uint32_t percentage, uint32_t priority) {
+  const std::shared_ptr<QueueTable> table = queues();
+  MutexLock lock(&mu_);
+  return table->Update(queue_id, ring_base, ring_size, percentage, priority);
+}
+
+Status Process::SetCuMask(uint32_t queue_id, const std::vector<uint32_t>& mask) {
+  const std::shared_ptr<QueueTable> table = queues();
+  MutexLock lock(&mu_);
+  return table->SetCuMask(queue_id, mask);
+}
+
+Result<WaveState> Process::GetQueueWaveState(uint32_t queue_id) {
+  const std::shared_ptr<QueueTable> table = queues();
+  MutexLock lock(&mu_);
+  return table->GetWaveState(queue_id);
+}
+
+Status Process::AllocQueueGws(uint32_t queue_id, bool acquire, bool* touched) {
+  *touched = false;
+  const std::shared_ptr<QueueTable> table = queues();
+  MutexLock lock(&mu_);
+  auto gpu = table->GpuOf(queue_id);
+  if (!gpu.ok()) return gpu.status();
+  // A GPU has GWS when the topology says so (kfd_gws_init: HWS and MEC2 firmware with GWS).
+  if (driver_->topology().gpus[gpu.value()].property("num_gws").value_or(0) == 0) {
+    return Status(Code::kNoDevice);
+  }
+  *touched = true;
+  size_t gpu_index = 0;
+  return table->SetGws(queue_id, acquire, &gpu_index);
 }
 
 Result<Process::KfdMmapTarget> Process::ResolveKfdMmap(uint64_t offset, uint64_t size) {
@@ -93,8 +147,11 @@ Result<Process::KfdMmapTarget> Process::ResolveKfdMmap(uint64_t offset, uint64_t
   if (pdd == nullptr) return Code::kNoDevice;
   Domain wanted;
   if (type == kMmapTypeDoorbell) {
+    // kfd_doorbell_mmap: the process's slice of the GPU's doorbells, made on demand; no BO needed.
     if (size != kDoorbellProcessSlice) return Code::kInvalidArgs;
-    wanted = Domain::kDoorbell;
+    VKFD_RETURN_IF_ERROR(EnsureDoorbellsLocked(pdd));
+    const hw::DoorbellAperture& doorbells = *driver_->node().gpu(pdd->gpu_index).doorbells;
+    return KfdMmapTarget{doorbells.fd(), doorbells.SliceOffset(pdd->doorbell_slice)};
   } else if (type == kMmapTypeMmio) {
     if (size != kMmioRemapSize) return Code::kInvalidArgs;
     wanted = Domain::kMmioRemap;

@@ -144,9 +144,10 @@ constexpr IoctlDesc kRows[] = {
     Row<AMDKFD_IOC_GET_VERSION, GetVersion, DescVersion>("GET_VERSION", "1.11, as 6.1"),
     Row<AMDKFD_IOC_CREATE_QUEUE, CreateQueue, DescCreateQueue>(
         "CREATE_QUEUE",
-        "bookkeeping: queue ids, doorbell slots and the 6.1 doorbell-offset encoding; nothing "
-        "executes"),
-    Row<AMDKFD_IOC_DESTROY_QUEUE, DestroyQueue, DescDestroyQueue>("DESTROY_QUEUE", "bookkeeping"),
+        "AQL, PM4 and SDMA queues that execute (docs/gpu-side.md); 6.1's checks, ring_size clamp, "
+        "limits (127 per GPU, 1024 per process, 4096 per GPU), device-wide SDMA slots and doorbells"),
+    Row<AMDKFD_IOC_DESTROY_QUEUE, DestroyQueue, DescDestroyQueue>(
+        "DESTROY_QUEUE", "waits for the packet in flight; EINVAL unknown queue"),
     Row<AMDKFD_IOC_SET_MEMORY_POLICY, SetMemoryPolicy, DescPolicy>(
         "SET_MEMORY_POLICY",
         "policies checked; GFX9 has no APE1, so any aperture is accepted, as 6.1; ESRCH unbound"),
@@ -155,7 +156,7 @@ constexpr IoctlDesc kRows[] = {
     Row<AMDKFD_IOC_GET_PROCESS_APERTURES, GetProcessApertures, DescApertures>(
         "GET_PROCESS_APERTURES", "GFX9 apertures, at most 7 nodes"),
     Row<AMDKFD_IOC_UPDATE_QUEUE, UpdateQueue, DescUpdateQueue>(
-        "UPDATE_QUEUE", "bookkeeping; EFAULT for an unknown queue, as 6.1"),
+        "UPDATE_QUEUE", "new ring, suspend (percentage 0) and resume; EFAULT unknown queue, as 6.1"),
     Row<AMDKFD_IOC_CREATE_EVENT, CreateEvent, DescCreateEvent>(
         "CREATE_EVENT",
         "signal events with an event page (the client's BO or the kernel's), other types without"),
@@ -197,16 +198,18 @@ constexpr IoctlDesc kRows[] = {
         "n_success prefix, idempotent per GPU, interruptible wait (docs/semantics.md)"),
     Row<AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, UnmapMemoryFromGpu, DescUnmap>(
         "UNMAP_MEMORY_FROM_GPU", "n_success prefix, not idempotent, heavyweight TLB flush"),
-    Row<AMDKFD_IOC_SET_CU_MASK, NotImplemented<kfd_ioctl_set_cu_mask_args>, DescCuMask>(
-        "SET_CU_MASK", "not implemented: EINVAL"),
-    Row<AMDKFD_IOC_GET_QUEUE_WAVE_STATE, NotImplemented<kfd_ioctl_get_queue_wave_state_args>,
-        DescWaveState>("GET_QUEUE_WAVE_STATE", "not implemented: EINVAL"),
+    Row<AMDKFD_IOC_SET_CU_MASK, SetCuMask, DescCuMask>(
+        "SET_CU_MASK", "6.1's checks (EINVAL, EFAULT); the emulated CP has no CUs to mask"),
+    Row<AMDKFD_IOC_GET_QUEUE_WAVE_STATE, GetQueueWaveState, DescWaveState>(
+        "GET_QUEUE_WAVE_STATE", "compute queues not running: empty control stack; EINVAL SDMA or "
+                                "active, EFAULT unknown"),
     Row<AMDKFD_IOC_GET_DMABUF_INFO, NotImplemented<kfd_ioctl_get_dmabuf_info_args>,
         DescDmabufInfo>("GET_DMABUF_INFO", "not implemented: EINVAL (no dma-buf)"),
     Row<AMDKFD_IOC_IMPORT_DMABUF, NotImplemented<kfd_ioctl_import_dmabuf_args>, DescImportDmabuf>(
         "IMPORT_DMABUF", "not implemented: EINVAL (no dma-buf)"),
-    Row<AMDKFD_IOC_ALLOC_QUEUE_GWS, NotImplemented<kfd_ioctl_alloc_queue_gws_args>, DescGws>(
-        "ALLOC_QUEUE_GWS", "not implemented: EINVAL"),
+    Row<AMDKFD_IOC_ALLOC_QUEUE_GWS, AllocQueueGws, DescGws>(
+        "ALLOC_QUEUE_GWS", "bookkeeping as 6.1: one GWS queue per process and GPU (EBUSY), "
+                           "first_gws 0; ENODEV without GWS"),
     Row<AMDKFD_IOC_SMI_EVENTS, NotImplemented<kfd_ioctl_smi_events_args>, DescSmi>(
         "SMI_EVENTS", "not implemented: EINVAL (ROCm 5.2 never sends it)"),
     Row<AMDKFD_IOC_SVM, NotImplemented<kfd_ioctl_svm_args>, DescSvm>("SVM",

@@ -131,6 +131,9 @@ Code WaitEvents(IoctlContext& ctx, kfd_ioctl_wait_events_args& args);
 Code CreateQueue(IoctlContext& ctx, kfd_ioctl_create_queue_args& args);
 Code DestroyQueue(IoctlContext& ctx, kfd_ioctl_destroy_queue_args& args);
 Code UpdateQueue(IoctlContext& ctx, kfd_ioctl_update_queue_args& args);
+Code SetCuMask(IoctlContext& ctx, kfd_ioctl_set_cu_mask_args& args);
+Code GetQueueWaveState(IoctlContext& ctx, kfd_ioctl_get_queue_wave_state_args& args);
+Code AllocQueueGws(IoctlContext& ctx, kfd_ioctl_alloc_queue_gws_args& args);
 // misc_ioctls.cc
 Code GetClockCounters(IoctlContext& ctx, kfd_ioctl_get_clock_counters_args& args);
 Code SetScratchBackingVa(IoctlContext& ctx, kfd_ioctl_set_scratch_backing_va_args& args);

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "base/user_memory.h"
+#include "hw/gpu_clock.h"
 #include "kfd/driver.h"
 #include "kfd/process.h"
 #include "uapi/ioctl_table.h"
@@ -26,15 +27,13 @@ uint64_t ClockNs(clockid_t clock) {
 constexpr uint32_t kGbAddrConfig = 0x22014042;
 constexpr uint32_t kNumTileConfigs = 32;       // ARRAY_SIZE(adev->gfx.config.tile_mode_array)
 constexpr uint32_t kNumMacroTileConfigs = 16;  // ARRAY_SIZE(macrotile_mode_array)
-// The emulated GPU's reference clock (100 MHz, as MI200's GPU counter).
-constexpr uint64_t kGpuCounterHz = 100000000;
 
 }  // namespace
 
 Code GetClockCounters(IoctlContext& ctx, kfd_ioctl_get_clock_counters_args& args) {
   const bool known = ctx.device->driver().GpuIndex(args.gpu_id).has_value();
-  const uint64_t raw = ClockNs(CLOCK_MONOTONIC_RAW);
-  args.gpu_clock_counter = known ? raw / (1000000000ull / kGpuCounterHz) : 0;
+  const uint64_t raw = hw::HostRawNs();
+  args.gpu_clock_counter = known ? raw / (1000000000ull / hw::kGpuCounterHz) : 0;
   args.cpu_clock_counter = raw;
   args.system_clock_counter = ClockNs(CLOCK_BOOTTIME);
   args.system_clock_freq = 1000000000ull;
