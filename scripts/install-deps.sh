@@ -8,6 +8,7 @@ PACKAGES=(
   libgtest-dev libbenchmark-dev librapidcheck-dev
   libtomlplusplus-dev libcli11-dev libdrm-dev linux-libc-dev nlohmann-json3-dev
   libhsakmt-dev libhsakmt1 libhsa-runtime-dev libhsa-runtime64-1 rocminfo kmod
+  hipcc libamdhip64-dev rocm-device-libs
   gnuplot-nox python3
 )
 

@@ -1,6 +1,9 @@
 #include "hw/kernels/native_kernel.h"
 
+#include <cxxabi.h>
+
 #include <cstdio>
+#include <cstdlib>
 
 #include "hw/kernels/code_object.h"
 
@@ -19,7 +22,13 @@ KernelIdentity IdentifyKernel(const VmAccess& vm, uint64_t kernel_object) {
   for (const NativeKernel* k : RocclrBlitKernels()) {
     if (name == k->name()) return {k, name};
   }
-  return {nullptr, name};
+  // Someone else's kernel: name it as its author wrote it too.
+  int status = 0;
+  char* readable = abi::__cxa_demangle(name.c_str(), nullptr, nullptr, &status);
+  std::string shown = name;
+  if (status == 0 && readable != nullptr) shown += std::string(" = ") + readable;
+  free(readable);
+  return {nullptr, shown};
 }
 
 std::string NativeKernelList() {

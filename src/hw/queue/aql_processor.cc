@@ -57,6 +57,18 @@ AqlProcessor::AqlProcessor(const Node& node, QueueConfig config)
 
 bool AqlProcessor::EngineBusy() const { return in_flight_; }
 
+bool AqlProcessor::RingHasWork() const {
+  VmFault fault;
+  auto write_index = vm_.Load64(config_.wptr_va, &fault);
+  if (!write_index.ok()) return true;  // Service reports the fault
+  if (static_cast<uint64_t>(write_index.value()) <= read_index_) return false;
+  // Reserved is not written: look at the slot's header (it is written last).
+  uint16_t header = 1;
+  const uint64_t slot = config_.ring_va + (read_index_ % size_pkts_) * kPacketBytes;
+  if (size_pkts_ == 0 || !vm_.Read(slot, &header, sizeof(header), &fault).ok()) return true;
+  return (header & 0xff) != kInvalid;
+}
+
 bool AqlProcessor::ServiceEngine(uint64_t budget_bytes, int64_t* wake_at_ns) {
   const uint64_t doorbell = config_.doorbell->load(std::memory_order_acquire);
   bool progress = false;

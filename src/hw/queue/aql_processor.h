@@ -50,6 +50,7 @@ class AqlProcessor : public UserQueue {
  protected:
   bool ServiceEngine(uint64_t budget_bytes, int64_t* wake_at_ns) override;
   bool EngineBusy() const override;
+  bool RingHasWork() const override;
 
  private:
   enum class Step { kDone, kWaiting, kStopped };

@@ -10,6 +10,12 @@ Pm4Processor::Pm4Processor(const Node& node, QueueConfig config)
   read_ = read.ok() ? read.value() : 0;
 }
 
+bool Pm4Processor::RingHasWork() const {
+  VmFault fault;
+  auto write = vm_.Load64(config_.wptr_va, &fault);
+  return !write.ok() || static_cast<uint64_t>(write.value()) > read_;
+}
+
 bool Pm4Processor::ServiceEngine(uint64_t budget_bytes, int64_t* wake_at_ns) {
   const uint64_t doorbell = config_.doorbell->load(std::memory_order_acquire);
   bool progress = false;

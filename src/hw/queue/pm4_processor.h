@@ -23,6 +23,7 @@ class Pm4Processor : public UserQueue {
  protected:
   bool ServiceEngine(uint64_t budget_bytes, int64_t* wake_at_ns) override;
   bool EngineBusy() const override { return !engine_.idle(); }
+  bool RingHasWork() const override;
 
  private:
   uint64_t ring_dwords_ = 0;

@@ -81,9 +81,9 @@ void QueueScheduler::Loop() {
         }
       }
       for (UserQueue* q : list) {
-        if (!q->WantsService() || !q->TryAcquireRun()) continue;
+        if (!q->TryAcquireRun()) continue;  // a submitting thread runs it right now
         int64_t when = 0;
-        progress |= q->Service(kBudgetBytes, &when);
+        if (q->WantsService()) progress |= q->Service(kBudgetBytes, &when);
         q->ReleaseRun();
         if (when != 0 && (wake_at == 0 || when < wake_at)) wake_at = when;
       }

@@ -54,6 +54,12 @@ SdmaProcessor::SdmaProcessor(const Node& node, QueueConfig config)
   read_ = read.ok() ? static_cast<uint64_t>(read.value()) : 0;
 }
 
+bool SdmaProcessor::RingHasWork() const {
+  VmFault fault;
+  auto write = vm_.Load64(config_.wptr_va, &fault);
+  return !write.ok() || static_cast<uint64_t>(write.value()) > read_;
+}
+
 Status SdmaProcessor::ReadRing(uint64_t pos, uint32_t* out, size_t n, VmFault* fault) const {
   for (size_t i = 0; i < n;) {
     const uint64_t offset = (pos + 4 * i) % config_.ring_bytes;

@@ -32,6 +32,7 @@ class SdmaProcessor : public UserQueue {
  protected:
   bool ServiceEngine(uint64_t budget_bytes, int64_t* wake_at_ns) override;
   bool EngineBusy() const override { return waiting_; }
+  bool RingHasWork() const override;
 
  private:
   enum class Step { kDone, kWaiting, kStopped };

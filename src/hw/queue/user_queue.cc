@@ -24,8 +24,12 @@ bool UserQueue::WantsService() const {
     return false;
   }
   if (EngineBusy()) return true;
-  return config_.doorbell->load(std::memory_order_acquire) !=
-         seen_doorbell_.load(std::memory_order_relaxed);
+  // A doorbell write since the last look is the cheap, common signal; the write pointer decides.
+  if (config_.doorbell->load(std::memory_order_acquire) !=
+      seen_doorbell_.load(std::memory_order_relaxed)) {
+    return true;
+  }
+  return RingHasWork();
 }
 
 bool UserQueue::Service(uint64_t budget_bytes, int64_t* wake_at_ns) {

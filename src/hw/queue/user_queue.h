@@ -74,8 +74,10 @@ class UserQueue {
   const QueueConfig& config() const { return config_; }
   QueueState state() const { return state_.load(std::memory_order_acquire); }
 
-  // Whether a Service() call could make progress now: running, and the doorbell moved since the last
-  // look, or a packet is in flight or waiting. Cheap (a few loads): the scheduler asks it often.
+  // Whether a Service() call could make progress now: running, and a packet is in flight or waiting,
+  // or the write pointer in memory is ahead of the read pointer. The doorbell alone cannot say: the
+  // runtime's first AQL doorbell value is 0 (the index of packet 0), the value the doorbell held before.
+  // Cheap (a few loads and one translation); the scheduler asks it often, holding the run flag.
   bool WantsService() const;
   // Executes packets until the ring is empty, the queue waits (barrier, poll, a completion the
   // timing model delays), `budget_bytes` of copying are done, or it leaves kRunning. True if anything
@@ -106,6 +108,8 @@ class UserQueue {
   // True when the engine has a packet in flight or is waiting on something that may change by itself
   // (a signal value, a time).
   virtual bool EngineBusy() const = 0;
+  // The write pointer in memory is ahead of what the engine has consumed.
+  virtual bool RingHasWork() const = 0;
 
   // Stop() was asked for: engines check it between packets and return.
   bool stopping() const { return stop_requested_.load(std::memory_order_acquire); }
