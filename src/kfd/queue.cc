@@ -100,7 +100,7 @@ Result<CreatedQueue> QueueTable::Create(const QueueGpu& gpu, const QueueProperti
   q.irq = std::make_unique<QueueIrq>(events_, this, pid_, gpu.gpu_id, gpu.gpu_index, qid);
   const uint32_t doorbell_id = q.doorbell_id;
   auto& stored = queues_.emplace(qid, std::move(q)).first->second;
-  if (IsActive(stored.props, stored.faulted)) StartLocked(qid, stored);
+  if (ActiveLocked(stored)) StartLocked(qid, stored);
   CreatedQueue out;
   out.queue_id = qid;
   // doorbell_off in dwords; · 4 is bytes, within the 8 KiB process slice (8-byte doorbells).
@@ -182,7 +182,7 @@ Status QueueTable::Update(uint32_t queue_id, uint64_t ring_base, uint32_t ring_s
   RetireEngine(node, std::move(old));
   MutexLock lock(&mu_);
   auto it = queues_.find(queue_id);
-  if (it != queues_.end() && !it->second.engine && IsActive(it->second.props, it->second.faulted)) {
+  if (it != queues_.end() && !it->second.engine && ActiveLocked(it->second)) {
     StartLocked(queue_id, it->second);
   }
   return Status::Ok();
@@ -199,7 +199,7 @@ Result<WaveState> QueueTable::GetWaveState(uint32_t queue_id) {
   if (it == queues_.end()) return Code::kFault;
   const Queue& q = it->second;
   // get_wave_state: only compute queues, only while not active (the CP must have saved the waves).
-  if (q.sdma || IsActive(q.props, q.faulted)) return Code::kInvalidArgs;
+  if (q.sdma || ActiveLocked(q)) return Code::kInvalidArgs;
   WaveState state;
   // A queue that never ran: init_mqd set the control stack empty, nothing saved.
   state.ctl_stack_copy_bytes = q.props.ctx_save_base != 0 ? q.props.ctl_stack_size : 0;
@@ -231,42 +231,45 @@ Result<size_t> QueueTable::GpuOf(uint32_t queue_id) const {
   return it->second.gpu.gpu_index;
 }
 
-void QueueTable::StopGpu(size_t gpu_index, const hw::UserQueue* except) {
+void QueueTable::EvictGpu(size_t gpu_index, const hw::UserQueue* except) {
   std::vector<std::shared_ptr<hw::UserQueue>> engines;
   {
     MutexLock lock(&mu_);
+    if (GpuLocked(gpu_index).evicted++ > 0) return;
     for (auto& [qid, q] : queues_) {
-      if (q.gpu.gpu_index != gpu_index) continue;
-      q.faulted = true;  // never active again (6.1 does not restore them)
-      if (q.engine && q.engine.get() != except) engines.push_back(q.engine);
+      if (q.gpu.gpu_index == gpu_index && q.engine && q.engine.get() != except) {
+        engines.push_back(q.engine);
+      }
     }
   }
-  for (auto& engine : engines) engine->Stop();
+  for (auto& engine : engines) engine->Stop();  // outside mu_: waits for the packet in flight
 }
 
-void QueueTable::StopAll() {
-  std::vector<std::shared_ptr<hw::UserQueue>> engines;
-  {
-    MutexLock lock(&mu_);
-    for (auto& [qid, q] : queues_) {
-      if (q.engine) engines.push_back(q.engine);
-    }
-  }
-  for (auto& engine : engines) engine->Stop();
-}
-
-void QueueTable::ResumeAll() {
+void QueueTable::RestoreGpu(size_t gpu_index) {
   std::vector<std::pair<hw::Node*, std::shared_ptr<hw::UserQueue>>> engines;
   {
     MutexLock lock(&mu_);
+    PerGpu& per_gpu = GpuLocked(gpu_index);
+    if (per_gpu.evicted == 0 || --per_gpu.evicted > 0) return;
     for (auto& [qid, q] : queues_) {
-      if (q.engine && !q.faulted) engines.emplace_back(q.gpu.node, q.engine);
+      if (q.gpu.gpu_index != gpu_index || !PropertiesActive(q.props)) continue;
+      if (!q.engine) {
+        StartLocked(qid, q);  // made or updated while evicted
+      } else {
+        engines.emplace_back(q.gpu.node, q.engine);
+      }
     }
   }
   for (auto& [node, engine] : engines) {
-    engine->Resume();
+    engine->Resume();  // a faulted or failed engine stays so
     node->queue_scheduler().Kick();
   }
+}
+
+uint32_t QueueTable::EvictionCount(size_t gpu_index) const {
+  MutexLock lock(&mu_);
+  auto it = gpus_.find(gpu_index);
+  return it == gpus_.end() ? 0 : it->second.evicted;
 }
 
 size_t QueueTable::count() const {

@@ -12,8 +12,9 @@
 //    allocate_doorbell; -ENOMEM when the engine class is exhausted);
 //  * CREATE_QUEUE reports KFD_MMAP_TYPE_DOORBELL | gpu_id << 46 | doorbell_id · 8.
 // A queue runs (its engine is registered with the node's command processor) while it is active as
-// QUEUE_IS_ACTIVE says: a ring address and size, a non-zero percentage, not evicted; UPDATE_QUEUE
-// can suspend (percentage 0) and resume it, with a new ring.
+// QUEUE_IS_ACTIVE says: a ring address and size, a non-zero percentage, not evicted (the process's
+// eviction count on that GPU is zero); UPDATE_QUEUE can suspend (percentage 0) and resume it, with a
+// new ring.
 //
 // Engines report through a QueueIrq (kfd/queue_irq.h). Locking: mu_ guards the table; it is never
 // held while an engine is stopped or removed (that waits for whoever runs the engine, and the engines'
@@ -107,13 +108,17 @@ class QueueTable {
   // The GPU a queue is on (kInvalidArgs unknown).
   Result<size_t> GpuOf(uint32_t queue_id) const EXCLUDES(mu_);
 
-  // Stops every queue of the process on one GPU for good (a GPU page fault: kfd_dqm_evict_pasid, and
-  // 6.1 never restores them). `except` is the queue that faulted (already stopped). Callable from an
-  // engine's callback.
-  void StopGpu(size_t gpu_index, const hw::UserQueue* except) EXCLUDES(mu_);
-  // Quiesce / resume every running queue (eviction).
-  void StopAll() EXCLUDES(mu_);
-  void ResumeAll() EXCLUDES(mu_);
+  // evict_process_queues_cpsch on one GPU (the qpd->evicted count): the first eviction stops every
+  // queue of the process there (the packet in flight finishes), later ones only count; a queue made
+  // or updated while evicted stays inactive (is_evicted). kfd_dqm_evict_pasid calls it for a GPU page
+  // fault and nothing ever restores that count, so those queues never run again. `except` is an
+  // engine already stopped (the faulting one). Callable from an engine's callback.
+  void EvictGpu(size_t gpu_index, const hw::UserQueue* except = nullptr) EXCLUDES(mu_);
+  // restore_process_queues_cpsch on one GPU: the count goes down; at zero every queue that is
+  // active by its properties runs again, from where it stopped.
+  void RestoreGpu(size_t gpu_index) EXCLUDES(mu_);
+  // How many evictions GPU `gpu_index` is under (tests, inspection).
+  uint32_t EvictionCount(size_t gpu_index) const EXCLUDES(mu_);
 
   size_t count() const EXCLUDES(mu_);
   // The engine of a queue, for the dispatch extension and tests (null: unknown or inactive).
@@ -128,17 +133,21 @@ class QueueTable {
     bool xgmi = false;
     uint32_t sdma_id = 0;
     bool gws = false;
-    bool faulted = false;  // evicted for good by a page fault on its GPU
     std::unique_ptr<QueueIrq> irq;
     std::shared_ptr<hw::UserQueue> engine;  // while active; shared so a stop outside mu_ is safe
   };
   struct PerGpu {
     uint32_t queue_count = 0;
     std::bitset<kDoorbellsPerProcess> doorbells;
+    uint32_t evicted = 0;  // qpd->evicted
   };
 
-  static bool IsActive(const QueueProperties& p, bool faulted) {
-    return p.ring_base != 0 && p.ring_size != 0 && p.percentage > 0 && !faulted;
+  // QUEUE_IS_ACTIVE: a ring, a non-zero percentage, and the GPU not evicted for this process.
+  static bool PropertiesActive(const QueueProperties& p) {
+    return p.ring_base != 0 && p.ring_size != 0 && p.percentage > 0;
+  }
+  bool ActiveLocked(const Queue& q) REQUIRES(mu_) {
+    return PropertiesActive(q.props) && GpuLocked(q.gpu.gpu_index).evicted == 0;
   }
   // Makes the engine of an active queue and registers it with the command processor.
   void StartLocked(uint32_t queue_id, Queue& q) REQUIRES(mu_);

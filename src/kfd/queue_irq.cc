@@ -17,7 +17,7 @@ void QueueIrq::OnVmFault(const hw::VmFault& fault) {
           "process's queues on that GPU stop",
           pid_, gpu_id_, queue_id_, static_cast<uint64_t>(fault.va & ~uint64_t{0xfff}), fault.write ? "write" : "read",
           fault.present ? ", page present: protection" : ", page not present");
-  table_->StopGpu(gpu_index_, engine_);
+  table_->EvictGpu(gpu_index_, engine_);
   MemoryException data;
   // gfx9: NotPresent from the fault's protection-valid bit, ReadOnly from its write bit.
   data.not_present = fault.present ? 0 : 1;

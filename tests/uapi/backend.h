@@ -3,6 +3,9 @@
 // through the interposer (or a real driver).
 #pragma once
 
+#include <sys/types.h>
+
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -30,6 +33,10 @@ class Backend {
   virtual bool EndProcess() { return false; }
   // dup(2) of a device fd, as the program would do it.
   virtual int Dup(int fd) = 0;
+  // mmap(2)/munmap(2) as the program would call them (a BO through its render node at its
+  // mmap_offset, the doorbell page through /dev/kfd): MAP_FAILED with errno on failure.
+  virtual void* Mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset) = 0;
+  virtual int Munmap(void* addr, size_t length) = 0;
   // Arms vkfd's fault injector with `spec` (base/fault_injector.h); false if the backend cannot.
   virtual bool InjectFaults(const std::string& spec) { return false; }
   virtual void ClearFaults() {}

@@ -1,5 +1,6 @@
 // Backend for the conformance tests that calls uapi::KfdDevice directly (no LD_PRELOAD).
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -9,6 +10,7 @@
 #include "uapi/fault_spec.h"
 #include "kfd/process.h"
 #include "uapi/kfd_device.h"
+#include "uapi/kfd_mmap.h"
 #include "uapi/backend.h"
 
 namespace vkfd::conformance {
@@ -33,6 +35,15 @@ class InProcessBackend : public Backend {
     if (copy >= 0) device_->DupFd(fd, copy);
     return copy;
   }
+  // As the interposer does: the device's fds through KfdMmap, every other mapping to the host.
+  void* Mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset) override {
+    auto file = device_->Lookup(fd);
+    if (!file || file->kind != uapi::FileRecord::Kind::kKfd) {
+      return mmap(addr, length, prot, flags, fd, offset);
+    }
+    return uapi::KfdMmap(*device_, addr, length, prot, flags, fd, offset);
+  }
+  int Munmap(void* addr, size_t length) override { return munmap(addr, length); }
   bool InjectFaults(const std::string& spec) override {
     auto armed = uapi::ArmFaultInjection(spec, 1);
     if (!armed.ok()) fprintf(stderr, "%s\n", armed.error().c_str());

@@ -6,6 +6,7 @@
 // (ctest runs each test in its own `vkfd run --topology NAME` process, see tests/CMakeLists.txt).
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -78,6 +79,10 @@ class PreloadBackend : public Backend {
   int Ioctl(int fd, unsigned long cmd, void* arg) override { return ioctl(fd, cmd, arg); }
   void Close(int fd) override { close(fd); }
   int Dup(int fd) override { return dup(fd); }
+  void* Mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset) override {
+    return mmap(addr, length, prot, flags, fd, offset);
+  }
+  int Munmap(void* addr, size_t length) override { return munmap(addr, length); }
   // The program cannot change the emulated engines' timing: it is the run's, from `vkfd run
   // --dma-latency D` or a topology's [dma] job_latency that the test runner names in
   // VKFD_TEST_DMA_LATENCY_NS. Only that value can be "set" (0 when neither is given).
