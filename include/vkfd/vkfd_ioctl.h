@@ -6,6 +6,8 @@
  *   MAP_ATOMIC               TEST_ONLY (check everything, change nothing) or COMMIT (all or nothing)
  *   MAP_STATUS               map on every listed GPU, per-GPU result instead of a prefix count
  *   FENCE_INFO / FENCE_MERGE on a fence fd, as sync_file's FILE_INFO and MERGE
+ *   SUBMIT                   packets for a user queue through /dev/kfd instead of a doorbell write
+ *                            (the "dispatch ioctl" of the 2018 review; since version 2)
  *   EXT_VERSION              probe: a real /dev/kfd answers -1/EINVAL (6.1 answers every number
  *                            outside its table so; later kernels say ENOTTY), vkfd answers 0
  *
@@ -31,7 +33,7 @@
 #include <linux/types.h>
 
 #define VKFD_IOCTL_TYPE 'V'
-#define VKFD_EXT_VERSION 1
+#define VKFD_EXT_VERSION 2 /* 2: SUBMIT */
 
 /* Pass as deadline_ns to wait without a deadline. */
 #define VKFD_DEADLINE_NONE ((__s64)0x7fffffffffffffffLL)
@@ -137,6 +139,39 @@ struct vkfd_map_status_args {
   __u32 n_failed;             /* out */
 };
 
+/* SUBMIT: the dispatch-ioctl alternative to user-mode queues. What it does, exactly:
+ *  1. copies size_bytes of packets from packets_ptr (EFAULT if unreadable);
+ *  2. appends them to the ring of queue queue_id (made by AMDKFD_IOC_CREATE_QUEUE) as the queue's
+ *     producer would, writing through the GPU's page tables: on an AQL queue it reserves slots by
+ *     advancing write_dispatch_id with a compare-and-swap (threads submitting directly to the same
+ *     queue stay correct), writes each packet's body and then its first dword with release ordering;
+ *     on SDMA and PM4 queues it writes the dwords at the write pointer and then advances it (one
+ *     producer at a time, as for the runtimes' own SDMA/PM4 rings). The doorbell is not written;
+ *  3. unless VKFD_SUBMIT_DEFER, runs the queue's packet processor on the calling thread until the
+ *     ring is drained or the processor has to wait (a barrier or poll whose condition does not hold,
+ *     the timing model's completion latency, or 8 MiB of copying done); whatever remains — and all of
+ *     it with VKFD_SUBMIT_DEFER, or when another thread is running that queue — is handed to the
+ *     node's command-processor thread at once.
+ * It returns when the packets are in the ring (and, without DEFER, as far executed as step 3 says);
+ * completion is reported only by the packets themselves (completion signals, fences, events). The
+ * packets are not validated beyond their size: a malformed packet fails on the queue as it would
+ * when written directly. position is the write position before the packets: an AQL queue's packet
+ * index (the first packet's), an SDMA queue's byte count, a PM4 queue's dword count.
+ * Errors: EINVAL unknown queue, a queue without a ring, flags other than DEFER, size_bytes 0, not a
+ * whole number of packets (AQL 64 bytes; SDMA/PM4 4 bytes) or larger than the ring; ENOSPC the ring
+ * has no room for all of them now (nothing written; retry once the read pointer moves); ECANCELED the
+ * queue faulted or failed (nothing it is given would run); EFAULT packets_ptr unreadable or the ring
+ * not mapped on the queue's GPU. An evicted (stopped) queue takes the packets; they run on restore. */
+#define VKFD_SUBMIT_DEFER (1u << 0)
+struct vkfd_submit_args {
+  __u64 packets_ptr; /* in */
+  __u64 position;    /* out */
+  __u32 queue_id;    /* in */
+  __u32 size_bytes;  /* in */
+  __u32 flags;       /* in: 0 or VKFD_SUBMIT_DEFER */
+  __u32 reserved;    /* in: must be 0 */
+};
+
 #define VKFD_IOC_EXT_VERSION _IOR(VKFD_IOCTL_TYPE, 0xE0, struct vkfd_ext_version_args)
 #define VKFD_IOC_MAP_ASYNC _IOWR(VKFD_IOCTL_TYPE, 0xE1, struct vkfd_map_async_args)
 #define VKFD_IOC_UNMAP_ASYNC _IOWR(VKFD_IOCTL_TYPE, 0xE2, struct vkfd_map_async_args)
@@ -145,5 +180,6 @@ struct vkfd_map_status_args {
 #define VKFD_IOC_FENCE_MERGE _IOWR(VKFD_IOCTL_TYPE, 0xE5, struct vkfd_fence_merge_args)
 #define VKFD_IOC_MAP_ATOMIC _IOWR(VKFD_IOCTL_TYPE, 0xE6, struct vkfd_map_atomic_args)
 #define VKFD_IOC_MAP_STATUS _IOWR(VKFD_IOCTL_TYPE, 0xE7, struct vkfd_map_status_args)
+#define VKFD_IOC_SUBMIT _IOWR(VKFD_IOCTL_TYPE, 0xE8, struct vkfd_submit_args)
 
 #endif /* VKFD_VKFD_IOCTL_H_ */

@@ -24,6 +24,7 @@ const char* CodeName(Code code) {
     case Code::kTooManyFiles: return "TOO_MANY_FILES";
     case Code::kAccess: return "ACCESS";
     case Code::kNotSupp: return "NOT_SUPP";
+    case Code::kCanceled: return "CANCELED";
   }
   return "UNKNOWN";
 }

@@ -39,6 +39,7 @@ enum class [[nodiscard]] Code : uint8_t {
   kTooManyFiles,     // EMFILE (no fd number left for a new file)
   kAccess,           // EACCES (a file the caller may not use: render-node mmap, CRIU_OP)
   kNotSupp,          // ENOTSUPP (524): kernel-internal, yet some KFD ioctls return it to user space
+  kCanceled,         // ECANCELED (work for a queue that faulted or failed: it will never run)
 };
 
 const char* CodeName(Code code);

@@ -1,6 +1,7 @@
 #include "hw/vm_access.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 #include "base/user_memory.h"
@@ -177,6 +178,39 @@ Result<uint32_t> VmAccess::Load32(uint64_t va, VmFault* fault) const {
     return v;
   }
   return __atomic_load_n(reinterpret_cast<const uint32_t*>(s.host), __ATOMIC_ACQUIRE);
+}
+
+Status VmAccess::Store32(uint64_t va, uint32_t value, VmFault* fault) const {
+  if (va % 4 != 0) return Write(va, &value, 4, fault);
+  Span s;
+  VKFD_RETURN_IF_ERROR(MapSpan(va, 4, /*write=*/true, &s, fault));
+  if (s.client) {
+    // Guarded (the page may vanish); the fence orders it after everything written before.
+    std::atomic_thread_fence(std::memory_order_release);
+    return Write(va, &value, 4, fault);
+  }
+  __atomic_store_n(reinterpret_cast<uint32_t*>(s.host), value, __ATOMIC_RELEASE);
+  return Status::Ok();
+}
+
+Result<uint64_t> VmAccess::CompareExchange64(uint64_t va, uint64_t expected, uint64_t desired,
+                                             VmFault* fault) const {
+  if (va % 8 != 0) {
+    if (fault != nullptr) *fault = VmFault{va, true, true};
+    return Code::kFault;
+  }
+  Span s;
+  VKFD_RETURN_IF_ERROR(MapSpan(va, 8, /*write=*/true, &s, fault));
+  if (s.client) {
+    uint64_t probe;  // as AtomicAdd64: a vanished page is a fault, found before the atomic
+    if (!CopyGuarded(&probe, s.host, 8).ok()) {
+      if (fault != nullptr) *fault = VmFault{va, true, false};
+      return Code::kFault;
+    }
+  }
+  __atomic_compare_exchange_n(reinterpret_cast<uint64_t*>(s.host), &expected, desired,
+                              /*weak=*/false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+  return expected;
 }
 
 }  // namespace vkfd::hw

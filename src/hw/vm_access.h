@@ -49,6 +49,11 @@ class VmAccess {
   Result<int64_t> Load64(uint64_t va, VmFault* fault) const;
   Status Store64(uint64_t va, uint64_t value, VmFault* fault) const;
   Result<uint32_t> Load32(uint64_t va, VmFault* fault) const;
+  // A release store of 32 bits (publishing an AQL packet's header after its body).
+  Status Store32(uint64_t va, uint32_t value, VmFault* fault) const;
+  // Compare-and-swap of 64 bits: the value found (the swap happened if it equals `expected`).
+  Result<uint64_t> CompareExchange64(uint64_t va, uint64_t expected, uint64_t desired,
+                                     VmFault* fault) const;
 
  private:
   // The host bytes behind [va, va + len) as far as one page-table leaf reaches (at most len), with

@@ -224,6 +224,10 @@ class Process {
   // pqm_set_gws's errors; *touched tells whether pqm_set_gws ran (first_gws is written then).
   Status AllocQueueGws(uint32_t queue_id, bool acquire, bool* touched) EXCLUDES(mu_);
   std::shared_ptr<QueueTable> queues() EXCLUDES(mu_);
+  // VKFD_IOC_SUBMIT: QueueTable::Submit, without the process lock (a dispatch does not wait for a
+  // MAP in another thread, as a doorbell write would not).
+  Result<uint64_t> SubmitToQueue(uint32_t queue_id, std::span<const uint8_t> packets, bool run_here)
+      EXCLUDES(mu_);
   // kfd_mmap: kNoDevice for an unknown gpu (doorbell, MMIO, reserved), kInvalidArgs for a wrong size or
   // when nothing backs the offset (no DOORBELL / MMIO_REMAP BO on that GPU).
   Result<KfdMmapTarget> ResolveKfdMmap(uint64_t offset, uint64_t size) EXCLUDES(mu_);

@@ -135,6 +135,11 @@ Status Process::AllocQueueGws(uint32_t queue_id, bool acquire, bool* touched) {
   return table->SetGws(queue_id, acquire, &gpu_index);
 }
 
+Result<uint64_t> Process::SubmitToQueue(uint32_t queue_id, std::span<const uint8_t> packets,
+                                        bool run_here) {
+  return queues()->Submit(queue_id, packets, run_here);
+}
+
 Result<Process::KfdMmapTarget> Process::ResolveKfdMmap(uint64_t offset, uint64_t size) {
   const uint64_t type = offset & kMmapTypeMask;
   if (type == kMmapTypeEvents) {

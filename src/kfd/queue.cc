@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "hw/queue/queue_producer.h"
+#include "hw/queue/queue_scheduler.h"
 #include "kfd/event.h"
 #include "kfd/mmap_offsets.h"
 #include "kfd/queue_irq.h"
@@ -222,6 +224,45 @@ Status QueueTable::SetGws(uint32_t queue_id, bool acquire, size_t* gpu_index) {
   if (!acquire && !q.gws) return Status(Code::kInvalidArgs);
   q.gws = acquire;
   return Status::Ok();
+}
+
+Result<uint64_t> QueueTable::Submit(uint32_t queue_id, std::span<const uint8_t> packets,
+                                    bool run_here) {
+  std::shared_ptr<hw::UserQueue> engine;
+  hw::RingLayout ring;
+  QueueGpu gpu;
+  {
+    MutexLock lock(&mu_);
+    auto it = queues_.find(queue_id);
+    if (it == queues_.end()) return Code::kInvalidArgs;
+    const Queue& q = it->second;
+    if (q.props.ring_base == 0) return Code::kInvalidArgs;
+    switch (q.props.type) {
+      case QueueType::kComputeAql: ring.kind = hw::QueueKind::kAql; break;
+      case QueueType::kCompute: ring.kind = hw::QueueKind::kPm4; break;
+      case QueueType::kSdma:
+      case QueueType::kSdmaXgmi: ring.kind = hw::QueueKind::kSdma; break;
+    }
+    ring.ring_va = q.props.ring_base;
+    ring.ring_bytes = q.props.ring_size;
+    ring.rptr_va = q.props.read_ptr;
+    ring.wptr_va = q.props.write_ptr;
+    gpu = q.gpu;
+    engine = q.engine;  // shared: a concurrent Destroy stops it, we only find it stopped
+  }
+  if (engine) {
+    const hw::QueueState state = engine->state();
+    if (state == hw::QueueState::kFaulted || state == hw::QueueState::kError) return Code::kCanceled;
+  }
+  const hw::VmAccess vm(*gpu.node, gpu.gpu_index, gpu.vm_root);
+  hw::VmFault fault;
+  auto position = hw::ProduceOnRing(vm, ring, packets, &fault);
+  if (!position.ok()) return position.code();
+  if (engine) {
+    const bool ran = run_here && engine->RunOnCaller(hw::QueueScheduler::kBudgetBytes);
+    if (!ran || engine->WantsService()) gpu.node->queue_scheduler().Kick();
+  }
+  return position.value();
 }
 
 Result<size_t> QueueTable::GpuOf(uint32_t queue_id) const {

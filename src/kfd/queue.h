@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "base/status.h"
@@ -105,6 +106,15 @@ class QueueTable {
   // process on that GPU holds GWS, kInvalidArgs releasing when none is held. The GPU of the queue is
   // returned in *gpu_index.
   Status SetGws(uint32_t queue_id, bool acquire, size_t* gpu_index) EXCLUDES(mu_);
+  // The dispatch extension (VKFD_IOC_SUBMIT): appends `packets` to the queue's ring as its producer
+  // would (hw/queue/queue_producer.h) and, when `run_here`, runs the queue's packet processor on the
+  // calling thread until it is drained or would wait; what remains goes to the command processor.
+  // Returns the write position before the packets. kInvalidArgs: unknown queue, a queue without a
+  // ring, or packets that are not whole / larger than the ring; kNoSpace: the ring is full now;
+  // kCanceled: the queue faulted or failed (nothing it is given will run); kFault: the ring is not
+  // mapped on its GPU. Never takes the process lock; safe against a concurrent Destroy.
+  Result<uint64_t> Submit(uint32_t queue_id, std::span<const uint8_t> packets, bool run_here)
+      EXCLUDES(mu_);
   // The GPU a queue is on (kInvalidArgs unknown).
   Result<size_t> GpuOf(uint32_t queue_id) const EXCLUDES(mu_);
 

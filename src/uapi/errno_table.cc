@@ -20,6 +20,7 @@ constexpr Row kTable[] = {
     {Code::kIo, EIO},             {Code::kNoSpace, ENOSPC},      {Code::kAgain, EAGAIN},
     {Code::kNotFound, ENOENT},    {Code::kTooManyFiles, EMFILE}, {Code::kAccess, EACCES},
     {Code::kNotSupp, 524 /* ENOTSUPP, kernel-internal yet returned by some KFD ioctls */},
+    {Code::kCanceled, ECANCELED},
 };
 
 }  // namespace

@@ -41,6 +41,7 @@ static_assert(sizeof(vkfd_map_status_args) == 32);
 
 // FENCE_WAIT takes at most this many fds (drm_syncobj's wait has no smaller natural bound).
 constexpr uint32_t kMaxWaitFds = 4096;
+constexpr uint32_t kMaxSubmitBytes = 64u << 20;  // far above any ring a runtime makes
 
 // As MAP: an empty list is EINVAL, one the kernel could not allocate ENOMEM.
 Code CopyDeviceList(uint64_t ptr, uint32_t n_devices, std::vector<uint32_t>* ids) {
@@ -183,6 +184,21 @@ Code MapStatus(IoctlContext& ctx, vkfd_map_status_args& args) {
   return status.code();
 }
 
+Code Submit(IoctlContext& ctx, vkfd_submit_args& args) {
+  if ((args.flags & ~VKFD_SUBMIT_DEFER) != 0 || args.reserved != 0 || args.size_bytes == 0) {
+    return Code::kInvalidArgs;
+  }
+  // No ring is larger than 4 GiB; the copy is bounded by what the ring could take (checked below).
+  if (args.size_bytes > kMaxSubmitBytes) return Code::kInvalidArgs;
+  std::vector<uint8_t> packets(args.size_bytes);
+  if (!CopyFromUser(packets.data(), args.packets_ptr, packets.size()).ok()) return Code::kFault;
+  auto position = ctx.process->SubmitToQueue(args.queue_id, packets,
+                                             (args.flags & VKFD_SUBMIT_DEFER) == 0);
+  if (!position.ok()) return position.code();
+  args.position = position.value();
+  return Code::kOk;
+}
+
 // ---- Decoders for the ioctl log ------------------------------------------------------------------
 
 void DescribeExtVersion(const vkfd_ext_version_args& a, std::string* o) {
@@ -208,6 +224,10 @@ void DescribeMapAtomic(const vkfd_map_atomic_args& a, std::string* o) {
   Describe(o, "handle=0x%" PRIx64, static_cast<uint64_t>(a.handle));
   Describe(o, "n_devices=%u flags=0x%x failed_index=%u", a.n_devices, a.flags, a.failed_index);
 }
+void DescribeSubmit(const vkfd_submit_args& a, std::string* o) {
+  Describe(o, "queue_id=%u size_bytes=%u flags=0x%x position=%" PRIu64, a.queue_id, a.size_bytes,
+           a.flags, static_cast<uint64_t>(a.position));
+}
 void DescribeMapStatus(const vkfd_map_status_args& a, std::string* o) {
   Describe(o, "handle=0x%" PRIx64, static_cast<uint64_t>(a.handle));
   Describe(o, "n_devices=%u n_failed=%u", a.n_devices, a.n_failed);
@@ -215,7 +235,7 @@ void DescribeMapStatus(const vkfd_map_status_args& a, std::string* o) {
 
 const IoctlDesc kKfdFdCommands[] = {
     Row<VKFD_IOC_EXT_VERSION, ExtVersion, DescribeExtVersion>(
-        "VKFD_EXT_VERSION", "vkfd extension (on /dev/kfd): probe, version 1"),
+        "VKFD_EXT_VERSION", "vkfd extension (on /dev/kfd): probe, version 2"),
     Row<VKFD_IOC_MAP_ASYNC, MapAsync, DescribeMapAsync>(
         "VKFD_MAP_ASYNC", "vkfd extension: dispatch, return a fence fd (docs/extensions.md)"),
     Row<VKFD_IOC_UNMAP_ASYNC, UnmapAsync, DescribeMapAsync>(
@@ -226,6 +246,8 @@ const IoctlDesc kKfdFdCommands[] = {
         "VKFD_MAP_ATOMIC", "vkfd extension: TEST_ONLY / COMMIT all-or-nothing"),
     Row<VKFD_IOC_MAP_STATUS, MapStatus, DescribeMapStatus>(
         "VKFD_MAP_STATUS", "vkfd extension: per-GPU result array"),
+    Row<VKFD_IOC_SUBMIT, Submit, DescribeSubmit>(
+        "VKFD_SUBMIT", "vkfd extension: packets for a user queue through /dev/kfd (dispatch ioctl)"),
 };
 const IoctlDesc kFenceFdCommands[] = {
     Row<VKFD_IOC_FENCE_INFO, FenceInfo, DescribeFenceInfo>(

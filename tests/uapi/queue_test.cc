@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include <vkfd/vkfd_ioctl.h>
+
 #include "testing/thread_signal_timer.h"
 #include "uapi/queue_fixture.h"
 
@@ -553,6 +555,136 @@ TEST_F(XgmiQueueTest, SdmaCopiesPeerVramOverXgmi) {
   Submit(q, sdma::Copy(out.va, vram.va, 64 * 1024));
   ASSERT_TRUE(WaitFor([&] { return Drained(q); }));
   EXPECT_EQ(0, memcmp(vram.cpu, out.cpu, 64 * 1024));
+}
+
+// ---- the dispatch extension (VKFD_IOC_SUBMIT) -----------------------------------------------------
+
+class SubmitTest : public QueueTest {
+ protected:
+  int SubmitIoctl(const Queue& q, const void* packets, uint32_t bytes, uint32_t flags = 0,
+                  uint64_t* position = nullptr) {
+    vkfd_submit_args a{};
+    a.packets_ptr = reinterpret_cast<uint64_t>(packets);
+    a.queue_id = q.id;
+    a.size_bytes = bytes;
+    a.flags = flags;
+    const int r = Raw(kfd_, VKFD_IOC_SUBMIT, &a);
+    if (position != nullptr) *position = a.position;
+    return r;
+  }
+};
+
+TEST_F(SubmitTest, AqlPacketsRunAndReportTheirPositions) {
+  Queue& q = CreateQueue(0, kAql);
+  for (uint32_t flags : {0u, uint32_t{VKFD_SUBMIT_DEFER}}) {
+    std::vector<AqlPacket> batch;
+    std::vector<uint64_t> signals;
+    for (int i = 0; i < 3; ++i) {
+      signals.push_back(NewSignal(1));
+      batch.push_back(AqlPacket(kAqlBarrierAnd | kAqlBarrierBit).Completion(signals.back()));
+    }
+    uint64_t position = ~0ull;
+    ASSERT_EQ(0, SubmitIoctl(q, batch.data(), 3 * 64, flags, &position)) << strerror(errno);
+    EXPECT_EQ(flags == 0 ? 0u : 3u, position);
+    for (uint64_t s : signals) EXPECT_TRUE(WaitFor([&] { return SignalValue(s) == 0; }));
+  }
+  EXPECT_EQ(6u, *q.wptr);
+  EXPECT_TRUE(WaitFor([&] { return *q.rptr == 6; }));
+}
+
+TEST_F(SubmitTest, SdmaAndPm4Rings) {
+  Buffer buf = HostMemory(8192, {0});
+  FillPattern(buf.cpu, 4096, 8);
+  Queue& s = CreateQueue(0, kSdma);
+  const std::vector<uint32_t> copy = sdma::Copy(buf.va + 4096, buf.va, 4096) + sdma::Fence(buf.va + 4096 + 4000, 0x5d);
+  uint64_t position = ~0ull;
+  ASSERT_EQ(0, SubmitIoctl(s, copy.data(), static_cast<uint32_t>(copy.size() * 4), 0, &position));
+  EXPECT_EQ(0u, position);
+  EXPECT_EQ(copy.size() * 4, *s.wptr);  // bytes
+  ASSERT_TRUE(WaitFor([&] { return *buf.at<volatile uint32_t>(4096 + 4000) == 0x5d; }));
+  EXPECT_EQ(0, memcmp(buf.cpu, buf.cpu + 4096, 4000));
+
+  Queue& p = CreateQueue(1, kPm4);
+  Buffer out = HostMemory(4096, {1});
+  const std::vector<uint32_t> write = pm4::WriteData(out.va, {4, 5, 6});
+  ASSERT_EQ(0, SubmitIoctl(p, write.data(), static_cast<uint32_t>(write.size() * 4), 0, &position));
+  ASSERT_EQ(0, SubmitIoctl(p, write.data(), static_cast<uint32_t>(write.size() * 4), 0, &position));
+  EXPECT_EQ(write.size(), position);  // dwords
+  EXPECT_TRUE(WaitFor([&] { return *out.at<volatile uint32_t>(8) == 6; }));
+}
+
+TEST_F(SubmitTest, DirectAndIoctlProducersShareAnAqlQueue) {
+  Queue& q = CreateQueue(0, kAql, 1024);
+  constexpr int kEach = 300;
+  std::vector<uint64_t> direct(kEach), submitted(kEach);
+  for (int i = 0; i < kEach; ++i) {
+    direct[i] = NewSignal(1);
+    submitted[i] = NewSignal(1);
+  }
+  std::thread ioctls([&] {
+    for (int i = 0; i < kEach; ++i) {
+      const AqlPacket p = AqlPacket(kAqlBarrierAnd).Completion(submitted[i]);
+      int r;
+      while ((r = SubmitIoctl(q, p.bytes, 64)) != 0 && errno == ENOSPC) std::this_thread::yield();
+      ASSERT_EQ(0, r) << strerror(errno);
+    }
+  });
+  // This thread reserves with an atomic add on write_dispatch_id, as ROCr does.
+  const uint64_t slots = q.ring_bytes / 64;
+  for (int i = 0; i < kEach; ++i) {
+    const uint64_t index = __atomic_fetch_add(q.wptr, 1, __ATOMIC_ACQ_REL);
+    ASSERT_TRUE(WaitFor([&] { return index - __atomic_load_n(q.rptr, __ATOMIC_ACQUIRE) < slots; }));
+    const AqlPacket p = AqlPacket(kAqlBarrierAnd).Completion(direct[i]);
+    uint8_t* slot = q.ring.cpu + (index % slots) * 64;
+    memcpy(slot + 4, p.bytes + 4, 60);
+    uint32_t dword0;
+    memcpy(&dword0, p.bytes, 4);
+    __atomic_store_n(reinterpret_cast<uint32_t*>(slot), dword0, __ATOMIC_RELEASE);
+    q.doorbell->store(index, std::memory_order_release);
+  }
+  ioctls.join();
+  ASSERT_TRUE(WaitFor([&] { return *q.rptr == 2 * kEach; }));
+  for (int i = 0; i < kEach; ++i) {
+    EXPECT_EQ(0, SignalValue(direct[i]));
+    EXPECT_EQ(0, SignalValue(submitted[i]));
+  }
+}
+
+TEST_F(SubmitTest, Errors) {
+  Queue& q = CreateQueue(0, kAql, 1024);  // 16 slots
+  const AqlPacket barrier(kAqlBarrierAnd);
+  Queue bogus;
+  bogus.id = 99;
+  EXPECT_EQ(-1, SubmitIoctl(bogus, barrier.bytes, 64));
+  EXPECT_EQ(EINVAL, errno);
+  EXPECT_EQ(-1, SubmitIoctl(q, barrier.bytes, 64, 2));
+  EXPECT_EQ(EINVAL, errno);
+  EXPECT_EQ(-1, SubmitIoctl(q, barrier.bytes, 63));
+  EXPECT_EQ(EINVAL, errno);
+  EXPECT_EQ(-1, SubmitIoctl(q, barrier.bytes, 0));
+  EXPECT_EQ(EINVAL, errno);
+  EXPECT_EQ(-1, SubmitIoctl(q, reinterpret_cast<void*>(0xffff800000000000ull), 64));
+  EXPECT_EQ(EFAULT, errno);
+  std::vector<uint8_t> too_big(2048);
+  EXPECT_EQ(-1, SubmitIoctl(q, too_big.data(), 2048));
+  EXPECT_EQ(EINVAL, errno);
+  // A barrier that never completes holds the ring: 16 slots fill, the 17th has no room.
+  const AqlPacket stuck = AqlPacket(kAqlBarrierOr);
+  ASSERT_EQ(0, SubmitIoctl(q, stuck.bytes, 64));
+  for (int i = 1; i < 16; ++i) ASSERT_EQ(0, SubmitIoctl(q, barrier.bytes, 64)) << i;
+  EXPECT_EQ(-1, SubmitIoctl(q, barrier.bytes, 64));
+  EXPECT_EQ(ENOSPC, errno);
+  EXPECT_EQ(16u, *q.wptr);  // nothing reserved by the refused call
+
+  // A queue that failed takes nothing more.
+  Queue& failed = CreateQueue(0, kAql);
+  const uint64_t inactive = NewSignal(0);
+  *failed.control.at<uint64_t>(kQueueInactiveSignal) = inactive;
+  const AqlPacket bad(7);
+  ASSERT_EQ(0, SubmitIoctl(failed, bad.bytes, 64));
+  ASSERT_TRUE(WaitFor([&] { return SignalValue(inactive) != 0; }));
+  EXPECT_EQ(-1, SubmitIoctl(failed, barrier.bytes, 64));
+  EXPECT_EQ(ECANCELED, errno);
 }
 
 // ---- the seed's case ----------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 #include "hw/queue/aql_processor.h"
 
+#include <atomic>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
@@ -114,10 +115,17 @@ bool AqlProcessor::ServiceEngine(uint64_t budget_bytes, int64_t* wake_at_ns) {
 AqlProcessor::Step AqlProcessor::Begin(uint64_t index) {
   const uint64_t slot = config_.ring_va + (index % size_pkts_) * kPacketBytes;
   VmFault fault;
-  if (!vm_.Read(slot, packet_, kPacketBytes, &fault).ok()) return Faulted(fault);
+  // The first dword (header and setup) with acquire ordering, then the body: the producer writes
+  // the body first and publishes the header last (release), so a valid header means a whole packet.
+  auto dword0 = vm_.Load32(slot, &fault);
+  if (!dword0.ok()) return Faulted(fault);
+  if ((dword0.value() & 0xff) == kInvalid) return Step::kWaiting;
+  std::atomic_thread_fence(std::memory_order_acquire);
+  const uint32_t first = dword0.value();
+  memcpy(packet_, &first, 4);
+  if (!vm_.Read(slot + 4, packet_ + 4, kPacketBytes - 4, &fault).ok()) return Faulted(fault);
   const uint16_t header = Field<uint16_t>(packet_, 0);
   const uint8_t type = header & 0xff;
-  if (type == kInvalid) return Step::kWaiting;
   in_flight_ = true;
   index_ = index;
   waiting_ = false;

@@ -41,6 +41,14 @@ bool UserQueue::Service(uint64_t budget_bytes, int64_t* wake_at_ns) {
   return ServiceEngine(budget_bytes, wake_at_ns);
 }
 
+bool UserQueue::RunOnCaller(uint64_t budget_bytes) {
+  if (!TryAcquireRun()) return false;
+  int64_t wake_at_ns = 0;
+  (void)Service(budget_bytes, &wake_at_ns);  // the scheduler is kicked by the caller if needed
+  ReleaseRun();
+  return true;
+}
+
 void UserQueue::ReleaseRun() {
   running_.store(false, std::memory_order_release);
   run_released_.fetch_add(1, std::memory_order_seq_cst);

@@ -89,6 +89,10 @@ class UserQueue {
   void Stop();
   void Resume();
 
+  // Runs the queue on the calling thread (the dispatch extension): Service() with `budget_bytes`
+  // if the run flag is free. False if another thread runs it now (it will see the work).
+  bool RunOnCaller(uint64_t budget_bytes);
+
   // The run flag: whoever holds it may call Service(). Non-blocking.
   bool TryAcquireRun() { return !running_.exchange(true, std::memory_order_acquire); }
   void ReleaseRun();
