@@ -14,6 +14,7 @@
 
 #include <vkfd/vkfd_ioctl.h>
 
+#include "testing/code_object_builder.h"
 #include "testing/thread_signal_timer.h"
 #include "uapi/queue_fixture.h"
 
@@ -260,6 +261,104 @@ TEST_F(QueueTest, AqlWriteIndexBehindTheReadIndexDoesNothingAndCostsNothing) {
   const uint64_t next = NewSignal(1);
   Submit(q, AqlPacket(kAqlBarrierAnd).Completion(next));
   EXPECT_TRUE(WaitFor([&] { return SignalValue(next) == 0; }));
+}
+
+// ---- kernels --------------------------------------------------------------------------------------
+
+// The HIP runtime's blit kernels, named by their symbols in a code object in GPU memory (as ROCr's
+// loader leaves it), run natively through the dispatching GPU's page tables.
+class KernelTest : public QueueTest {
+ protected:
+  void SetUp() override {
+    QueueTest::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
+    const testing::CodeObject co = testing::BuildCodeObject(
+        {"__amd_rocclr_copyBuffer", "__amd_rocclr_copyBufferAligned",
+         "__amd_rocclr_fillBufferAligned"});
+    code_ = DeviceMemory(0, kVa + 0x40000000, (co.image.size() + 4095) & ~4095ull, {0, 1});
+    memcpy(code_.cpu, co.image.data(), co.image.size());
+    for (size_t i = 0; i < 3; ++i) {
+      descriptor_[i] = code_.va + co.descriptor_offsets[i];
+      program_[i] = code_.va + co.code_offsets[i];
+    }
+    kernargs_ = HostMemory(64 * 1024, {0, 1});
+  }
+  // A 1-D dispatch of kernel `k` over `items` work-items with `args` as its kernel arguments.
+  AqlPacket Dispatch(int k, uint32_t items, const std::vector<uint64_t>& args, uint64_t signal) {
+    const uint64_t kernarg = kernargs_.va + next_kernarg_;
+    memcpy(kernargs_.cpu + next_kernarg_, args.data(), args.size() * 8);
+    next_kernarg_ += 256;
+    AqlPacket p(kAqlDispatch | kAqlAcquireSystem | kAqlReleaseSystem);
+    p.Set<uint16_t>(2, 1).Set<uint16_t>(4, 256).Set<uint16_t>(6, 1).Set<uint16_t>(8, 1);
+    p.Set<uint32_t>(12, items).Set<uint32_t>(16, 1).Set<uint32_t>(20, 1);
+    p.Set<uint64_t>(32, descriptor_[k]).Set<uint64_t>(40, kernarg);
+    return p.Completion(signal);
+  }
+
+  Buffer code_, kernargs_;
+  uint64_t descriptor_[3] = {}, program_[3] = {};
+  uint64_t next_kernarg_ = 0;
+};
+
+TEST_F(KernelTest, AqlCopyBufferFillBufferAndAlignedCopy) {
+  Buffer a = DeviceMemory(0, kVa, 2 * kMiB, {0});
+  Buffer b = HostMemory(64 * 1024, {0});
+  FillPattern(a.cpu, 64 * 1024, 9);
+  Queue& q = CreateQueue(0, kAql);
+  const uint64_t s1 = NewSignal(1), s2 = NewSignal(1), s3 = NewSignal(1);
+  // copyBuffer, byte-wise (remain 8): 1000 bytes from a+3 to b+5.
+  Submit(q, Dispatch(0, 1000, {a.va, b.va, 3, 5, 1000, 8, 0}, s1));
+  // copyBufferAligned, 16-byte elements: 256 of them from a+4096 to b+8192.
+  Submit(q, Dispatch(1, 256, {a.va, b.va, 4096 / 16, 8192 / 16, 256, 16, 0}, s2));
+  // fillBufferAligned of uints with a 2-uint pattern, 100 work-items from element 4 of b+16384.
+  const uint32_t pattern[2] = {0x11111111u, 0x22222222u};
+  memcpy(kernargs_.cpu + 60000, pattern, 8);
+  Submit(q, Dispatch(2, 100, {0, 0, b.va + 16384, 0, kernargs_.va + 60000, 2, 4, 100, 0}, s3));
+  ASSERT_TRUE(WaitFor([&] { return SignalValue(s3) == 0; }));
+  EXPECT_EQ(0, SignalValue(s1));
+  EXPECT_EQ(0, memcmp(a.cpu + 3, b.cpu + 5, 1000));
+  EXPECT_EQ(0u, b.cpu[1005]);
+  EXPECT_EQ(0, memcmp(a.cpu + 4096, b.cpu + 8192, 4096));
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(0u, *b.at<uint32_t>(16384 + 4 * i));
+  for (int i = 0; i < 200; ++i) {
+    EXPECT_EQ(pattern[i % 2], *b.at<uint32_t>(16384 + 16 + 4 * i)) << i;
+  }
+  EXPECT_EQ(0u, *b.at<uint32_t>(16384 + 16 + 800));
+}
+
+TEST_F(KernelTest, AqlKernelReadingAnUnmappedPageFaults) {
+  const uint32_t memory_event = CreateMemoryEvent();
+  Buffer b = HostMemory(8192, {1});
+  Queue& q = CreateQueue(1, kAql);
+  const uint64_t hole = kVa + 0x9000000;
+  Submit(q, Dispatch(0, 64, {hole, b.va, 0, 0, 64, 8, 0}, NewSignal(1)));
+  kfd_event_data data{};
+  ASSERT_EQ(uint32_t{KFD_IOC_WAIT_RESULT_COMPLETE}, WaitEvent(memory_event, 20000, &data));
+  EXPECT_EQ(gpus_[1], data.memory_exception_data.gpu_id);
+  EXPECT_EQ(hole, data.memory_exception_data.va);
+}
+
+TEST_F(KernelTest, Pm4DispatchDirectRunsTheKernelAtThePrograms) {
+  Buffer a = HostMemory(8192, {0});
+  Buffer b = HostMemory(8192, {0});
+  FillPattern(a.cpu, 8192, 10);
+  const uint64_t kernarg = kernargs_.va + 32768;
+  const uint64_t args[7] = {a.va, b.va, 0, 0, 3000, 8, 0};
+  memcpy(kernargs_.cpu + 32768, args, sizeof(args));
+  Queue& q = CreateQueue(0, kPm4);
+  const uint64_t pgm = program_[0] >> 8;
+  // COMPUTE_PGM_LO/HI, COMPUTE_NUM_THREAD_X/Y/Z, COMPUTE_USER_DATA_0/1 (the kernarg pointer),
+  // then DISPATCH_DIRECT of 12 × 1 × 1 groups of 256.
+  Submit(q, std::vector<uint32_t>{pm4::Header(0x76, 3), 0x20C, static_cast<uint32_t>(pgm),
+                                  static_cast<uint32_t>(pgm >> 32)} +
+                std::vector<uint32_t>{pm4::Header(0x76, 4), 0x207, 256, 1, 1} +
+                std::vector<uint32_t>{pm4::Header(0x76, 3), 0x240, static_cast<uint32_t>(kernarg),
+                                      static_cast<uint32_t>(kernarg >> 32)} +
+                std::vector<uint32_t>{pm4::Header(0x15, 4), 12, 1, 1, 1} +
+                pm4::WriteData(b.va + 4096 + 64, {0xd0e}));
+  ASSERT_TRUE(WaitFor([&] { return *b.at<volatile uint32_t>(4096 + 64) == 0xd0e; }));
+  EXPECT_EQ(0, memcmp(a.cpu, b.cpu, 3000));
+  EXPECT_EQ(0u, b.cpu[3000]);
 }
 
 // ---- SDMA ---------------------------------------------------------------------------------------
