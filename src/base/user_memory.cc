@@ -58,7 +58,13 @@ void ForwardFault(int sig, siginfo_t* info, void* ucontext) {
   if (info != nullptr && info->si_code <= 0) raise(sig);  // a sent signal, not a fault: resend
 }
 
+std::atomic<WriteFaultHook> g_write_fault_hook{nullptr};
+
 void FaultHandler(int sig, siginfo_t* info, void* ucontext) {
+  if (sig == SIGSEGV && info != nullptr && info->si_code == SEGV_ACCERR) {
+    const WriteFaultHook hook = g_write_fault_hook.load(std::memory_order_acquire);
+    if (hook != nullptr && hook(info->si_addr)) return;  // the store is retried
+  }
   Recovery& r = t_recovery;
   if (r.armed) {
     r.armed = false;
@@ -159,6 +165,10 @@ bool KernelCopy(void* dst, const void* src, size_t n, bool to_user) {
 }  // namespace
 
 void InstallFaultRecovery() { std::call_once(g_install_once, InstallOnce); }
+
+void SetWriteFaultHook(WriteFaultHook hook) {
+  g_write_fault_hook.store(hook, std::memory_order_release);
+}
 
 Status CopyFromUser(void* dst, uint64_t user_src, size_t n) {
   if (n == 0) return Status::Ok();

@@ -31,6 +31,13 @@ constexpr bool AccessOk(uint64_t addr, uint64_t size) {
 // Installs the SIGSEGV/SIGBUS recovery handler once per process. Safe to call repeatedly.
 void InstallFaultRecovery();
 
+// A write to a write-protected page (SEGV_ACCERR) is offered to `hook` first, before guarded copies'
+// recovery and the program's handlers: true means the hook made the page writable and the store is
+// retried (hw/queue/doorbell_watch.h: doorbell pages watched while the command processor sleeps).
+// The hook runs in the signal handler: it must be async-signal-safe. One hook per process.
+using WriteFaultHook = bool (*)(void* addr);
+void SetWriteFaultHook(WriteFaultHook hook);
+
 // Copies n bytes from the client's address `user_src` into `dst`. kFault if any byte is unreadable.
 [[nodiscard]] Status CopyFromUser(void* dst, uint64_t user_src, size_t n);
 // Copies n bytes from `src` to the client's address `user_dst`. kFault if any byte is unwritable;

@@ -1,5 +1,7 @@
 #include "hw/node.h"
 
+#include <sys/stat.h>
+
 #include <map>
 
 namespace vkfd::hw {
@@ -37,6 +39,16 @@ Result<std::unique_ptr<Node>> Node::Create(Topology topology) {
     }
     node->gpus_.push_back(std::move(gpu));
   }
+  // The command processor may watch the client's mappings of the doorbell apertures.
+  std::vector<DoorbellWatch::WatchedFile> watched;
+  for (const auto& gpu : node->gpus_) {
+    struct stat st {};
+    if (fstat(gpu->doorbells->fd(), &st) != 0) continue;
+    watched.push_back(DoorbellWatch::WatchedFile{static_cast<uint64_t>(st.st_dev),
+                                                 static_cast<uint64_t>(st.st_ino),
+                                                 gpu->doorbells->host(), DoorbellAperture::kBytes});
+  }
+  node->queue_scheduler_.SetWatchedFiles(std::move(watched));
   return node;
 }
 

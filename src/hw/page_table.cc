@@ -39,6 +39,7 @@ void PteJob::Execute() {
   }
   for (const TablePage& page : release) pool->Free(page);
   release.clear();
+  if (pool != nullptr) pool->BumpGeneration();
 }
 
 Result<std::unique_ptr<PageTable>> PageTable::Create(PageTablePool* pool) {

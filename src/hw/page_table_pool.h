@@ -6,6 +6,7 @@
 // Thread-safe: the DMA engine returns pages from its thread once the job that unlinked them has run.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <unordered_map>
 #include <vector>
@@ -33,6 +34,11 @@ class PageTablePool {
   uint64_t pages_in_use() const EXCLUDES(mu_);
   uint64_t bytes_reserved() const EXCLUDES(mu_);
 
+  // Bumped after every page-table update on this GPU (PteJob::Execute): a translation cached under
+  // an older value may be stale — what a TLB flush invalidates on the real GPU.
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  void BumpGeneration() { generation_.fetch_add(1, std::memory_order_release); }
+
  private:
   static constexpr uint64_t kChunkSize = 2ull << 20;
   static constexpr uint32_t kPagesPerChunk = kChunkSize / 4096;
@@ -47,6 +53,7 @@ class PageTablePool {
   std::unordered_map<uint64_t, Chunk> chunks_ GUARDED_BY(mu_);  // by memfd offset
   std::vector<uint64_t> chunks_with_space_ GUARDED_BY(mu_);     // offsets; may hold stale ones
   uint64_t pages_in_use_ GUARDED_BY(mu_) = 0;
+  std::atomic<uint64_t> generation_{0};
 };
 
 }  // namespace vkfd::hw

@@ -36,6 +36,7 @@ void SystemBus::Unmap(uint64_t bus) {
   if (it == windows_.end()) return;
   if (it->second.dynamic) iova_.Free(bus, it->second.size);
   windows_.erase(it);
+  generation_.fetch_add(1, std::memory_order_release);
 }
 
 uint8_t* SystemBus::Translate(uint64_t bus, bool* client) const {

@@ -6,6 +6,7 @@
 // Thread-safe; ranges never overlap.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 
@@ -35,6 +36,9 @@ class SystemBus {
   // whether the window is a dynamic one — the client's own memory (userptr), which the client may
   // unmap at any time, so engines touch it only through guarded copies.
   uint8_t* Translate(uint64_t bus, bool* client = nullptr) const EXCLUDES(mu_);
+  // Bumped by every Unmap: a translation cached under an older value may name a window that is gone
+  // (hw/vm_access.h's translation cache).
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
  private:
   struct Window {
@@ -45,6 +49,7 @@ class SystemBus {
   mutable Mutex mu_;
   std::map<uint64_t, Window> windows_ GUARDED_BY(mu_);
   RangeAllocator iova_ GUARDED_BY(mu_);
+  std::atomic<uint64_t> generation_{0};
 };
 
 }  // namespace vkfd::hw

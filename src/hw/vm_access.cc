@@ -23,19 +23,37 @@ Status Move(uint8_t* dst, const uint8_t* src, uint64_t n, bool guarded) {
 
 Status VmAccess::MapSpan(uint64_t va, uint64_t len, bool write, Span* span,
                          VmFault* fault) const {
-  const PageWalker walker(node_, gpu_index_);
-  auto t = walker.Translate(root_phys_, va);
-  const auto fail = [&](bool present) {
-    if (fault != nullptr) *fault = VmFault{va, write, present};
+  const uint64_t page_tables = node_.gpu(gpu_index_).page_tables->generation();
+  const uint64_t bus = node_.bus().generation();
+  const CachedLeaf* leaf = nullptr;
+  for (const CachedLeaf& c : cache_) {
+    if (c.size != 0 && va - c.base < c.size && c.page_tables == page_tables && c.bus == bus) {
+      leaf = &c;
+      break;
+    }
+  }
+  if (leaf == nullptr) {
+    const PageWalker walker(node_, gpu_index_);
+    auto t = walker.Translate(root_phys_, va);
+    if (!t.ok() || t->host == nullptr) {
+      if (fault != nullptr) *fault = VmFault{va, write, false};
+      return Status(Code::kFault);
+    }
+    CachedLeaf& c = cache_[next_victim_];
+    next_victim_ = (next_victim_ + 1) % kCachedLeaves;
+    const uint64_t in_leaf = va & (t->page_size - 1);
+    c = CachedLeaf{va - in_leaf, t->page_size, t->host - in_leaf, t->entry, t->client, page_tables,
+                   bus};
+    leaf = &c;
+  }
+  if ((!(leaf->entry & kPteReadable) && !write) || (write && !(leaf->entry & kPteWriteable))) {
+    if (fault != nullptr) *fault = VmFault{va, write, true};
     return Status(Code::kFault);
-  };
-  if (!t.ok() || t->host == nullptr) return fail(false);
-  if (!(t->entry & kPteReadable) && !write) return fail(true);
-  if (write && !(t->entry & kPteWriteable)) return fail(true);
-  const uint64_t in_page = t->page_size - (va & (t->page_size - 1));
-  span->host = t->host;
-  span->len = std::min(len, in_page);
-  span->client = t->client;
+  }
+  const uint64_t offset = va - leaf->base;
+  span->host = leaf->host + offset;
+  span->len = std::min(len, leaf->size - offset);
+  span->client = leaf->client;
   return Status::Ok();
 }
 

@@ -10,8 +10,12 @@
 // windows) may vanish while an engine uses it; those bytes are touched only through guarded copies
 // (base/user_memory.h), so a vanished page is a fault too, never a crash.
 //
-// Cheap to construct (no caching across calls: the page tables may change between packets, and a TLB
-// flush is only bookkeeping). Not thread-safe by itself; each engine owns its instances.
+// Translations are cached, as a GPU's TLB caches them: a few leaf entries, each valid while the GPU's
+// page tables (PageTablePool::generation) and the system bus's windows (SystemBus::generation) are
+// unchanged, so a packet processor polling a ring pays one page walk, not one per load. A cached
+// entry never outlives an update: any page-table job or bus unmap invalidates them all (stricter
+// than hardware, whose TLB keeps entries until the driver flushes it). Cheap to construct. Not
+// thread-safe: one thread at a time uses an instance (an engine's, under its run flag).
 #pragma once
 
 #include <cstddef>
@@ -65,9 +69,21 @@ class VmAccess {
   };
   Status MapSpan(uint64_t va, uint64_t len, bool write, Span* span, VmFault* fault) const;
 
+  struct CachedLeaf {
+    uint64_t base = 0;
+    uint64_t size = 0;  // 0: empty
+    uint8_t* host = nullptr;  // host address of `base`
+    uint64_t entry = 0;
+    bool client = false;
+    uint64_t page_tables = 0, bus = 0;  // the generations it was made under
+  };
+  static constexpr int kCachedLeaves = 8;
+
   const Node& node_;
   const size_t gpu_index_;
   const uint64_t root_phys_;
+  mutable CachedLeaf cache_[kCachedLeaves];
+  mutable int next_victim_ = 0;
 };
 
 }  // namespace vkfd::hw

@@ -259,8 +259,9 @@ Result<uint64_t> QueueTable::Submit(uint32_t queue_id, std::span<const uint8_t> 
   auto position = hw::ProduceOnRing(vm, ring, packets, &fault);
   if (!position.ok()) return position.code();
   if (engine) {
-    const bool ran = run_here && engine->RunOnCaller(hw::QueueScheduler::kBudgetBytes);
-    if (!ran || engine->WantsService()) gpu.node->queue_scheduler().Kick();
+    const auto run = run_here ? engine->RunOnCaller(hw::QueueScheduler::kBudgetBytes)
+                              : hw::UserQueue::CallerRun::kElsewhere;
+    if (run != hw::UserQueue::CallerRun::kDone) gpu.node->queue_scheduler().Kick();
   }
   return position.value();
 }

@@ -6,6 +6,8 @@
 #include <cerrno>
 
 #include "base/process_identity.h"
+#include "hw/queue/doorbell_watch.h"
+#include "kfd/mmap_offsets.h"
 #include "kfd/driver.h"
 #include "kfd/process.h"
 #include "uapi/errno_table.h"
@@ -31,7 +33,16 @@ void* KfdMmap(KfdDevice& device, void* addr, size_t length, int prot, int flags,
     errno = ErrnoFor(target.code());
     return MAP_FAILED;
   }
-  return mmap(addr, length, prot, flags, target->fd, static_cast<off_t>(target->offset));
+  void* mapped = mmap(addr, length, prot, flags, target->fd, static_cast<off_t>(target->offset));
+  if (mapped != MAP_FAILED && (static_cast<uint64_t>(offset) & kfd::kMmapTypeMask) ==
+                                  kfd::kMmapTypeDoorbell) {
+    // kfd_doorbell_mmap's VM_DONTCOPY: a forked child has no doorbells. And the command processor
+    // may watch this mapping while it sleeps (hw/queue/doorbell_watch.h).
+    madvise(mapped, length, MADV_DONTFORK);
+    hw::DoorbellWatch::Global().Register(mapped, length,
+                                         device.driver().node().queue_scheduler().kick_word());
+  }
+  return mapped;
 }
 
 }  // namespace vkfd::uapi

@@ -6,6 +6,8 @@
 #include <linux/kfd_ioctl.h>
 #include <sys/resource.h>
 #include <sys/time.h>
+#include <sys/wait.h>
+#include <signal.h>
 
 #include <cstring>
 #include <numeric>
@@ -177,6 +179,41 @@ TEST_F(QueueTest, AqlQueuesOfSeveralGpusRunConcurrently) {
   Submit(q1, AqlPacket(kAqlBarrierAnd).Completion(gate));
   ASSERT_TRUE(WaitFor([&] { return SignalValue(d0) == 0; }));
   EXPECT_EQ(0, SignalValue(gate));
+}
+
+TEST_F(QueueTest, ADoorbellAfterALongIdleIsNoticed) {
+  // Idle long enough that the command processor stops polling and watches the doorbells instead
+  // (hw/queue/doorbell_watch.h): the write traps, wakes it, and lands.
+  Queue& q = CreateQueue(0, kAql);
+  const uint64_t first = NewSignal(1);
+  Submit(q, AqlPacket(kAqlBarrierAnd).Completion(first));
+  ASSERT_TRUE(WaitFor([&] { return SignalValue(first) == 0; }));
+  for (int round = 0; round < 3; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    const uint64_t later = NewSignal(1);
+    Submit(q, AqlPacket(kAqlBarrierAnd).Completion(later));
+    EXPECT_TRUE(WaitFor([&] { return SignalValue(later) == 0; })) << round;
+    EXPECT_EQ(uint64_t(round) + 2, *q.rptr);
+  }
+}
+
+TEST_F(QueueTest, AForkedChildHasNoDoorbells) {
+  // kfd_doorbell_mmap's VM_DONTCOPY: the child's store to the parent's doorbell address faults.
+  Queue& q = CreateQueue(0, kAql);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    signal(SIGSEGV, SIG_DFL);
+    q.doorbell->store(99, std::memory_order_relaxed);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(child, waitpid(child, &status, 0));
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV) << status;
+  // The parent's queue is untouched and works.
+  const uint64_t done = NewSignal(1);
+  Submit(q, AqlPacket(kAqlBarrierAnd).Completion(done));
+  EXPECT_TRUE(WaitFor([&] { return SignalValue(done) == 0; }));
 }
 
 // Malformed packets: the queue takes the error the CP gives (the code in its inactive signal), the

@@ -30,7 +30,11 @@ class DoorbellAperture {
   DoorbellAperture(const DoorbellAperture&) = delete;
   DoorbellAperture& operator=(const DoorbellAperture&) = delete;
 
+  static constexpr uint64_t kBytes = uint64_t{kSlices} * kSliceBytes;
+
   int fd() const { return fd_; }
+  // vkfd's own mapping of the whole aperture (the engines read doorbells there).
+  const void* host() const { return host_; }
   // A free slice (1..kSlices-1), zeroed. kNoMemory when all are taken (-ENOMEM of the ida).
   Result<uint32_t> AllocSlice() EXCLUDES(mu_);
   void FreeSlice(uint32_t slice) EXCLUDES(mu_);

@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstdio>
 
 #include "base/futex.h"
 #include "hw/queue/user_queue.h"
@@ -20,9 +21,15 @@ inline void CpuRelax() {
 }  // namespace
 
 QueueScheduler::~QueueScheduler() {
+  DoorbellWatch::Global().ForgetTarget(&kick_);
   stop_.store(true, std::memory_order_seq_cst);
   Kick();
   if (thread_.joinable()) thread_.join();
+}
+
+void QueueScheduler::SetWatchedFiles(std::vector<DoorbellWatch::WatchedFile> files) {
+  MutexLock lock(&mu_);
+  watched_ = std::move(files);
 }
 
 void QueueScheduler::Add(UserQueue* queue) {
@@ -55,7 +62,9 @@ void QueueScheduler::Remove(UserQueue* queue) {
 
 void QueueScheduler::Kick() {
   kick_.fetch_add(1, std::memory_order_seq_cst);
-  FutexWakeAll(&kick_);
+  // The thread re-reads kick_ before every sleep (FutexWait compares it): a system call is only
+  // needed when it is asleep, or about to be.
+  if (sleeping_.load(std::memory_order_seq_cst) != 0) FutexWakeAll(&kick_);
 }
 
 void QueueScheduler::Loop() {
@@ -63,6 +72,7 @@ void QueueScheduler::Loop() {
   uint64_t seen_generation = ~0ull;
   int64_t last_progress = MonotonicNowNs();
   uint32_t kicks_seen = kick_.load(std::memory_order_seq_cst);
+  int64_t arm_retry_at = 0;
   while (!stop_.load(std::memory_order_acquire)) {
     const uint32_t kick = kick_.load(std::memory_order_seq_cst);
     if (kick != kicks_seen) {
@@ -70,6 +80,7 @@ void QueueScheduler::Loop() {
       last_progress = MonotonicNowNs();  // a kick opens a new spin window
     }
     bool progress = false;
+    bool wanted = false;
     int64_t wake_at = 0;
     {
       MutexLock pass(&pass_mu_);
@@ -83,7 +94,10 @@ void QueueScheduler::Loop() {
       for (UserQueue* q : list) {
         if (!q->TryAcquireRun()) continue;  // a submitting thread runs it right now
         int64_t when = 0;
-        if (q->WantsService()) progress |= q->Service(kBudgetBytes, &when);
+        if (q->WantsService()) {
+          wanted = true;
+          progress |= q->Service(kBudgetBytes, &when);
+        }
         q->ReleaseRun();
         if (when != 0 && (wake_at == 0 || when < wake_at)) wake_at = when;
       }
@@ -99,11 +113,52 @@ void QueueScheduler::Loop() {
       for (int i = 0; i < 64; ++i) CpuRelax();
       continue;
     }
+    if (!wanted && wake_at == 0 && idle >= kDeepSleepAfterNs && now >= arm_retry_at) {
+      if (DeepSleep(kick)) continue;
+      arm_retry_at = now + kArmRetryNs;  // reading /proc/self/maps is not free: not every pass
+    }
     int64_t sleep = std::clamp<int64_t>(idle / 8, kMinSleepNs, kMaxSleepNs);
     if (wake_at != 0) sleep = std::max<int64_t>(0, std::min(sleep, wake_at - now));
     sleeps_.fetch_add(1, std::memory_order_relaxed);
-    if (sleep > 0) FutexWait(&kick_, kick, now + sleep);
+    if (sleep > 0) {
+      sleeping_.store(1, std::memory_order_seq_cst);
+      FutexWait(&kick_, kick, now + sleep);
+      sleeping_.store(0, std::memory_order_relaxed);
+    }
   }
+}
+
+bool QueueScheduler::DeepSleep(uint32_t kick) {
+  std::vector<DoorbellWatch::WatchedFile> files;
+  std::vector<UserQueue*> list;
+  {
+    MutexLock lock(&mu_);
+    files = watched_;
+    list = queues_;
+  }
+  if (files.empty() || !DoorbellWatch::Global().Arm(&kick_, files)) return false;
+  // A doorbell written before its page was protected did not trap: look once more.
+  bool wanted = false;
+  {
+    MutexLock pass(&pass_mu_);
+    MutexLock lock(&mu_);
+    for (UserQueue* q : queues_) {
+      if (!q->TryAcquireRun()) {
+        wanted = true;  // someone runs it: not idle
+        continue;
+      }
+      wanted |= q->WantsService();
+      q->ReleaseRun();
+    }
+  }
+  if (!wanted && !stop_.load(std::memory_order_acquire)) {
+    deep_sleeps_.fetch_add(1, std::memory_order_relaxed);
+    sleeping_.store(1, std::memory_order_seq_cst);
+    FutexWait(&kick_, kick);  // a trap, a kick or the destructor
+    sleeping_.store(0, std::memory_order_relaxed);
+  }
+  DoorbellWatch::Global().Disarm(&kick_);
+  return true;
 }
 
 }  // namespace vkfd::hw

@@ -41,28 +41,33 @@ bool UserQueue::Service(uint64_t budget_bytes, int64_t* wake_at_ns) {
   return ServiceEngine(budget_bytes, wake_at_ns);
 }
 
-bool UserQueue::RunOnCaller(uint64_t budget_bytes) {
-  if (!TryAcquireRun()) return false;
+UserQueue::CallerRun UserQueue::RunOnCaller(uint64_t budget_bytes) {
+  if (!TryAcquireRun()) return CallerRun::kElsewhere;
   int64_t wake_at_ns = 0;
-  (void)Service(budget_bytes, &wake_at_ns);  // the scheduler is kicked by the caller if needed
+  (void)Service(budget_bytes, &wake_at_ns);  // progress or not, the caller only needs what is left
+  const bool more = WantsService();  // under the run flag: the engine's state is ours to read
   ReleaseRun();
-  return true;
+  return more ? CallerRun::kMore : CallerRun::kDone;
 }
 
 void UserQueue::ReleaseRun() {
-  running_.store(false, std::memory_order_release);
+  running_.store(false, std::memory_order_seq_cst);
   run_released_.fetch_add(1, std::memory_order_seq_cst);
-  FutexWakeAll(&run_released_);
+  // Only Stop() sleeps on the flag; the command processor releases it on every look at the queue,
+  // so the wake-up system call is made only when someone waits.
+  if (run_waiters_.load(std::memory_order_seq_cst) != 0) FutexWakeAll(&run_released_);
 }
 
 void UserQueue::Stop() {
   stop_requested_.store(true, std::memory_order_seq_cst);
   // Whoever runs the queue finishes its packet and returns; then the run flag is ours.
+  run_waiters_.fetch_add(1, std::memory_order_seq_cst);
   for (;;) {
     const uint32_t seen = run_released_.load(std::memory_order_seq_cst);
     if (TryAcquireRun()) break;
     FutexWait(&run_released_, seen);
   }
+  run_waiters_.fetch_sub(1, std::memory_order_seq_cst);
   QueueState expected = QueueState::kRunning;
   state_.compare_exchange_strong(expected, QueueState::kStopped, std::memory_order_acq_rel);
   ReleaseRun();

@@ -90,11 +90,13 @@ class UserQueue {
   void Resume();
 
   // Runs the queue on the calling thread (the dispatch extension): Service() with `budget_bytes`
-  // if the run flag is free. False if another thread runs it now (it will see the work).
-  bool RunOnCaller(uint64_t budget_bytes);
+  // if the run flag is free. kElsewhere: another thread runs it now; kMore: work is left (a wait, a
+  // budget) for the command processor; kDone: nothing left.
+  enum class CallerRun { kElsewhere, kMore, kDone };
+  CallerRun RunOnCaller(uint64_t budget_bytes);
 
   // The run flag: whoever holds it may call Service(). Non-blocking.
-  bool TryAcquireRun() { return !running_.exchange(true, std::memory_order_acquire); }
+  bool TryAcquireRun() { return !running_.exchange(true, std::memory_order_seq_cst); }
   void ReleaseRun();
 
   struct Stats {
@@ -134,6 +136,7 @@ class UserQueue {
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> running_{false};
   std::atomic<uint32_t> run_released_{0};  // futex word: bumped when the run flag is released
+  std::atomic<uint32_t> run_waiters_{0};   // threads asleep in Stop() on run_released_
   std::atomic<uint64_t> packets_{0};
   std::atomic<uint64_t> bytes_{0};
 };
