@@ -86,7 +86,10 @@ Result<CreatedQueue> Process::CreateQueue(uint32_t gpu_id, const QueueProperties
   gpu.vm_root = pdd->vm->root_phys();
   gpu.doorbell_slice = pdd->doorbell_slice;
   gpu.device = &driver_->device_queues(pdd->gpu_index);
-  gpu.completion_latency_ns = driver_->topology().gpus[pdd->gpu_index].dma.job_latency_ns;
+  // The GPU engine's timing model as it is now (a topology's [dma], `vkfd run --dma-latency`): a
+  // packet's completion is visible as late as a page-table job's would be.
+  const hw::DmaTiming timing = driver_->node().gpu(pdd->gpu_index).dma->timing();
+  gpu.completion_latency_ns = std::max(timing.job_latency_ns, timing.job_cost_ns);
   auto created = table->Create(gpu, props);
   if (!created.ok()) return created.code();
   has_queues_ = true;

@@ -216,6 +216,31 @@ TEST_F(QueueTest, AForkedChildHasNoDoorbells) {
   EXPECT_TRUE(WaitFor([&] { return SignalValue(done) == 0; }));
 }
 
+TEST_F(QueueTest, TimingModelDelaysCompletionsAndKeepsTheirOrder) {
+  if (!backend_->SetDmaLatency(30'000'000)) GTEST_SKIP() << "needs 30 ms completions";
+  Queue& q = CreateQueue(0, kAql);
+  std::vector<uint64_t> signals;
+  for (int i = 0; i < 4; ++i) signals.push_back(NewSignal(1));
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i) Submit(q, AqlPacket(kAqlBarrierAnd).Completion(signals[i]));
+  // The barrier bit: launched only once the three before it have completed.
+  Submit(q, AqlPacket(kAqlBarrierAnd | kAqlBarrierBit).Completion(signals[3]));
+  // Whenever we look, completions are a prefix of the packets (in order).
+  std::vector<std::chrono::steady_clock::duration> seen(4);
+  int done = 0;
+  ASSERT_TRUE(WaitFor([&] {
+    int prefix = 0;
+    while (prefix < 4 && SignalValue(signals[prefix]) == 0) ++prefix;
+    for (int i = prefix; i < 4; ++i) EXPECT_EQ(1, SignalValue(signals[i])) << i;
+    for (; done < prefix; ++done) seen[done] = std::chrono::steady_clock::now() - t0;
+    return prefix == 4;
+  }));
+  // Never before the modelled latency; the barrier-bit packet a latency after the others.
+  for (int i = 0; i < 4; ++i) EXPECT_GE(seen[i], std::chrono::milliseconds(30)) << i;
+  EXPECT_GE(seen[3] - seen[2], std::chrono::milliseconds(25));
+  backend_->SetDmaLatency(0);
+}
+
 // Malformed packets: the queue takes the error the CP gives (the code in its inactive signal), the
 // read index stays on the packet, and everything else keeps working.
 class AqlErrorTest : public QueueTest {

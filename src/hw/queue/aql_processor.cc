@@ -21,6 +21,7 @@ constexpr uint8_t kBarrierAnd = 3;
 constexpr uint8_t kAgentDispatch = 4;
 constexpr uint8_t kBarrierOr = 5;
 constexpr uint64_t kPacketBytes = 64;
+constexpr uint32_t kBarrierBit = 1u << 8;
 constexpr uint64_t kCompletionSignal = 0x38;
 // AMD vendor packet formats (hsa_ext_amd.h: hsa_amd_packet_header).
 constexpr uint16_t kAmdFormatPm4Ib = 1;
@@ -56,7 +57,33 @@ AqlProcessor::AqlProcessor(const Node& node, QueueConfig config)
   read_index_ = read.ok() ? static_cast<uint64_t>(read.value()) : 0;
 }
 
-bool AqlProcessor::EngineBusy() const { return in_flight_; }
+bool AqlProcessor::EngineBusy() const { return in_flight_ || !pending_.empty(); }
+
+bool AqlProcessor::DeliverCompletion(uint64_t signal, uint64_t start_ts) {
+  VmFault fault;
+  auto properties = vm_.Load32(amd_queue_ + kQueueProperties, &fault);
+  const bool profiling = properties.ok() && (properties.value() & (1u << 3)) != 0;
+  const signal::Timestamps ts{start_ts, GpuClockCounter()};
+  if (!signal::Complete(vm_, signal, config_.client, profiling ? &ts : nullptr, &fault).ok()) {
+    Faulted(fault);
+    return false;
+  }
+  return true;
+}
+
+bool AqlProcessor::RetireDue(int64_t* wake_at_ns) {
+  const int64_t now = pending_.empty() ? 0 : MonotonicNowNs();
+  while (!pending_.empty()) {
+    const Pending p = pending_.front();
+    if (p.due_ns > now && !stopping()) {
+      *wake_at_ns = p.due_ns;
+      return true;
+    }
+    pending_.pop_front();
+    if (!DeliverCompletion(p.signal, p.start_ts)) return false;
+  }
+  return true;
+}
 
 bool AqlProcessor::RingHasWork() const {
   VmFault fault;
@@ -71,15 +98,34 @@ bool AqlProcessor::RingHasWork() const {
 }
 
 bool AqlProcessor::ServiceEngine(uint64_t budget_bytes, int64_t* wake_at_ns) {
+  const bool progress = ServicePackets(budget_bytes, wake_at_ns);
+  if (!pending_.empty() && (*wake_at_ns == 0 || pending_.front().due_ns < *wake_at_ns)) {
+    *wake_at_ns = pending_.front().due_ns;
+  }
+  return progress;
+}
+
+void AqlProcessor::Quiesce() {
+  // Stop() finishes what is in flight: the completions the timing model still holds are delivered.
+  while (!pending_.empty() && state() == QueueState::kRunning) {
+    const Pending p = pending_.front();
+    pending_.pop_front();
+    if (!DeliverCompletion(p.signal, p.start_ts)) break;
+  }
+}
+
+bool AqlProcessor::ServicePackets(uint64_t budget_bytes, int64_t* wake_at_ns) {
   const uint64_t doorbell = config_.doorbell->load(std::memory_order_acquire);
   bool progress = false;
   moved_ = 0;
+  const size_t pending_before = pending_.size();
+  if (!RetireDue(wake_at_ns)) return true;
+  progress = pending_.size() != pending_before;
   for (;;) {
     if (in_flight_) {
       const Step step = Continue();
       if (step == Step::kStopped) return true;
       if (step == Step::kWaiting) {
-        if (complete_at_ns_ != 0) *wake_at_ns = complete_at_ns_;
         return progress;
       }
       progress = true;
@@ -104,7 +150,6 @@ bool AqlProcessor::ServiceEngine(uint64_t budget_bytes, int64_t* wake_at_ns) {
       return progress;
     }
     if (step == Step::kWaiting) {
-      if (complete_at_ns_ != 0) *wake_at_ns = complete_at_ns_;
       return true;
     }
     progress = true;
@@ -120,6 +165,8 @@ AqlProcessor::Step AqlProcessor::Begin(uint64_t index) {
   auto dword0 = vm_.Load32(slot, &fault);
   if (!dword0.ok()) return Faulted(fault);
   if ((dword0.value() & 0xff) == kInvalid) return Step::kWaiting;
+  // The barrier bit: not launched before every earlier packet has completed (signal delivered).
+  if ((dword0.value() & kBarrierBit) != 0 && !pending_.empty()) return Step::kWaiting;
   std::atomic_thread_fence(std::memory_order_acquire);
   const uint32_t first = dword0.value();
   memcpy(packet_, &first, 4);
@@ -129,7 +176,6 @@ AqlProcessor::Step AqlProcessor::Begin(uint64_t index) {
   in_flight_ = true;
   index_ = index;
   waiting_ = false;
-  complete_at_ns_ = 0;
   start_ts_ = GpuClockCounter();
   ops_.clear();
   next_op_ = 0;
@@ -203,7 +249,6 @@ AqlProcessor::Step AqlProcessor::Begin(uint64_t index) {
 }
 
 AqlProcessor::Step AqlProcessor::Continue() {
-  if (complete_at_ns_ != 0) return Complete();  // done, waiting for the timing model
   const uint8_t type = Field<uint16_t>(packet_, 0) & 0xff;
   VmFault fault;
   switch (type) {
@@ -262,19 +307,18 @@ AqlProcessor::Step AqlProcessor::Continue() {
 }
 
 AqlProcessor::Step AqlProcessor::Complete() {
-  if (config_.completion_latency_ns != 0 && !stopping()) {
-    const int64_t now = MonotonicNowNs();
-    if (complete_at_ns_ == 0) complete_at_ns_ = now + int64_t(config_.completion_latency_ns);
-    if (now < complete_at_ns_) return Step::kWaiting;
-  }
   VmFault fault;
   const uint64_t completion = Field<uint64_t>(packet_, kCompletionSignal);
   if (completion != 0) {
-    auto properties = vm_.Load32(amd_queue_ + kQueueProperties, &fault);
-    const bool profiling = properties.ok() && (properties.value() & (1u << 3)) != 0;
-    const signal::Timestamps ts{start_ts_, GpuClockCounter()};
-    if (!signal::Complete(vm_, completion, config_.client, profiling ? &ts : nullptr, &fault).ok()) {
-      return Faulted(fault);
+    if (config_.completion_latency_ns != 0 && !stopping()) {
+      // The timing model: visible later; the CP goes on with the next packet meanwhile.
+      pending_.push_back(
+          Pending{completion, start_ts_, MonotonicNowNs() + int64_t(config_.completion_latency_ns)});
+    } else if (!pending_.empty()) {
+      // Behind earlier delayed completions: in order.
+      pending_.push_back(Pending{completion, start_ts_, pending_.back().due_ns});
+    } else if (!DeliverCompletion(completion, start_ts_)) {
+      return Step::kStopped;
     }
   }
   // The slot goes back to the runtime: INVALID header, then the read index (release).
@@ -284,7 +328,6 @@ AqlProcessor::Step AqlProcessor::Complete() {
   read_index_ = index_ + 1;
   if (!vm_.Store64(config_.rptr_va, read_index_, &fault).ok()) return Faulted(fault);
   in_flight_ = false;
-  complete_at_ns_ = 0;
   CountPacket();
   return Step::kDone;
 }

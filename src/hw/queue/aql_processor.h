@@ -5,8 +5,11 @@
 // Ours, as the CP: from amd_queue.read_dispatch_id on, execute every slot whose header is valid,
 // stop at the first INVALID header (a slot reserved but not written yet) and look again at the next
 // doorbell; after a packet, write its header back to INVALID and advance read_dispatch_id (release).
-// Packets execute in order, one at a time, so the barrier bit always holds; fence scopes are no-ops on
-// coherent memory. Packet types:
+// Packets execute in order, one at a time; fence scopes are no-ops on coherent memory. With the timing
+// model, a packet's completion (its signal) becomes visible completion_latency_ns after its work, and
+// the CP goes on meanwhile, as it launches the next packet while earlier ones finish: the slot is
+// consumed at once, completions are delivered in order when due, and a packet with the barrier bit
+// waits until every earlier completion has been delivered. Packet types:
 //   KERNEL_DISPATCH  a native kernel (hw/kernels/native_kernel.h); any other kernel stops the queue
 //                    with an illegal-instruction error naming it;
 //   BARRIER_AND/OR   completes once all / any of its non-null dependency signals reads 0 (a null
@@ -22,6 +25,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -51,13 +55,18 @@ class AqlProcessor : public UserQueue {
   bool ServiceEngine(uint64_t budget_bytes, int64_t* wake_at_ns) override;
   bool EngineBusy() const override;
   bool RingHasWork() const override;
+  void Quiesce() override;
 
  private:
+  bool ServicePackets(uint64_t budget_bytes, int64_t* wake_at_ns);
   enum class Step { kDone, kWaiting, kStopped };
   // Starts the packet in slot `index` (read into packet_); then Continue runs it.
   Step Begin(uint64_t index);
   Step Continue();
   Step Complete();
+  // Delivers the pending completions that are due (all of them when stopping); false on a fault.
+  bool RetireDue(int64_t* wake_at_ns);
+  bool DeliverCompletion(uint64_t signal, uint64_t start_ts);
   Step Error(uint32_t code, const std::string& what);
   Step Faulted(const VmFault& fault);
 
@@ -73,7 +82,13 @@ class AqlProcessor : public UserQueue {
   size_t next_op_ = 0;
   Pm4Engine pm4_;
   uint64_t start_ts_ = 0;
-  int64_t complete_at_ns_ = 0;  // timing model: the completion becomes visible then
+  // Completions the timing model delays, in packet order.
+  struct Pending {
+    uint64_t signal;
+    uint64_t start_ts;
+    int64_t due_ns;
+  };
+  std::deque<Pending> pending_;
   bool waiting_ = false;        // parked on a dependency
   uint64_t moved_ = 0;          // bytes this Service call
 

@@ -68,6 +68,7 @@ void UserQueue::Stop() {
     FutexWait(&run_released_, seen);
   }
   run_waiters_.fetch_sub(1, std::memory_order_seq_cst);
+  Quiesce();
   QueueState expected = QueueState::kRunning;
   state_.compare_exchange_strong(expected, QueueState::kStopped, std::memory_order_acq_rel);
   ReleaseRun();

@@ -116,6 +116,9 @@ class UserQueue {
   virtual bool EngineBusy() const = 0;
   // The write pointer in memory is ahead of what the engine has consumed.
   virtual bool RingHasWork() const = 0;
+  // Called by Stop() with the run flag held: deliver what the engine has finished but not yet
+  // reported (completions the timing model delays).
+  virtual void Quiesce() {}
 
   // Stop() was asked for: engines check it between packets and return.
   bool stopping() const { return stop_requested_.load(std::memory_order_acquire); }
