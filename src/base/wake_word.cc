@@ -8,6 +8,7 @@
 
 #include "base/process_identity.h"
 #include "base/thread_annotations.h"
+#include "base/trace.h"
 
 namespace vkfd {
 namespace {
@@ -102,6 +103,14 @@ class AlarmClock {
 
 }  // namespace
 
+void TraceSleep(const char* what, int64_t start_ns, FutexResult result) {
+  const char* outcome = result == FutexResult::kInterrupted ? "interrupted by a signal (EINTR)"
+                        : result == FutexResult::kTimedOut  ? "timed out"
+                                                            : "woken";
+  trace::Complete(trace::CurrentTid(), "wait", what, start_ns, trace::NowNs(),
+                  {trace::Str("outcome", outcome)});
+}
+
 void WakeWord::Wake() {
   value_.store(1, std::memory_order_seq_cst);
   FutexWakeAll(&value_);
@@ -116,11 +125,13 @@ FutexResult WakeWord::Sleep(int64_t deadline_ns) {
     alarm = clock->Arm(deadline_ns, this);
   }
   FutexResult result = FutexResult::kWoken;
+  const int64_t traced_from = trace::On() ? trace::NowNs() : 0;
   if (value_.load(std::memory_order_seq_cst) == 0) result = FutexWait(&value_, 0);
   if (clock != nullptr) clock->Cancel(alarm);
   if (result != FutexResult::kInterrupted && deadline_ns != 0 && MonotonicNowNs() >= deadline_ns) {
     result = FutexResult::kTimedOut;
   }
+  if (traced_from != 0) TraceSleep("sleep", traced_from, result);
   return result;
 }
 

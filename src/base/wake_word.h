@@ -45,4 +45,7 @@ class WakeWord {
   std::atomic<uint32_t> value_{0};
 };
 
+// Tracing (base/trace.h): one sleep as a span on the calling thread's track, with how it ended.
+void TraceSleep(const char* what, int64_t start_ns, FutexResult result);
+
 }  // namespace vkfd

@@ -3,12 +3,16 @@
 #include <algorithm>
 #include <utility>
 
+#include "base/trace.h"
+
 namespace vkfd::hw {
 
 using Clock = std::chrono::steady_clock;
 
 DmaEngine::DmaEngine(std::string name, DmaTiming timing, DmaScheduler* scheduler)
     : name_(std::move(name)),
+      trace_track_(trace::NewTrack(name_ + " page tables")),
+      trace_fence_track_(trace::NewTrack(name_ + " fences")),
       timing_(timing),
       own_scheduler_(scheduler == nullptr ? std::make_unique<DmaScheduler>() : nullptr),
       scheduler_(scheduler != nullptr ? scheduler : own_scheduler_.get()) {
@@ -53,11 +57,37 @@ Code DmaEngine::TakeInjectedError() {
   return fail_code_;
 }
 
+void DmaEngine::TraceJob(const PteJob& job, uint64_t flow, int64_t start_ns,
+                         Clock::time_point engine_end) const {
+  const int64_t modelled = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                               engine_end.time_since_epoch()).count();
+  trace::Complete(trace_track_, "dma", "page-table job", start_ns,
+                  std::max(trace::NowNs(), modelled),
+                  {{"entries", job.entry_count()}, {"fence", flow}});
+}
+
+void DmaEngine::Retire(Completion& done, Code error, uint64_t flow) const {
+  if (flow == 0) {
+    done(error);
+    return;
+  }
+  const int64_t start = trace::NowNs();
+  trace::FlowEnd(trace_fence_track_, flow, start);
+  done(error);
+  trace::Complete(trace_fence_track_, "fence", "fence signalled", start, trace::NowNs(),
+                  {{"fence", flow}, trace::Str("error", CodeName(error))});
+}
+
 void DmaEngine::Submit(PteJob job, Completion done) {
   Pending pending{std::move(job), std::move(done), Clock::now()};
+  if (trace::On()) {
+    pending.trace = trace::NewId();
+    trace::FlowStart(trace::CurrentTid(), pending.trace, trace::NowNs());
+  }
   enum class Path { kInline, kInlineTimed, kQueued } path = Path::kQueued;
   Code injected = Code::kOk;
   DmaTiming t;
+  Clock::time_point engine_end{};  // the timing model's end of this job's writes (inline, timed)
   {
     MutexLock lock(&mu_);
     ++stats_.jobs;
@@ -75,6 +105,7 @@ void DmaEngine::Submit(PteJob job, Completion done) {
       if (path == Path::kInlineTimed) {
         engine_free_ = pending.submitted +
                        std::chrono::nanoseconds(t.job_cost_ns + t.pte_cost_ns * pending.job.entry_count());
+        engine_end = engine_free_;
       }
     } else {
       queue_.push_back(std::move(pending));
@@ -84,15 +115,20 @@ void DmaEngine::Submit(PteJob job, Completion done) {
     scheduler_->Kick();
     return;
   }
+  const int64_t started = pending.trace != 0 ? trace::NowNs() : 0;
   pending.job.Execute();
-  if (path == Path::kInline) pending.done(injected);
+  if (pending.trace != 0) {
+    TraceJob(pending.job, pending.trace, started, engine_end);
+  }
+  if (path == Path::kInline) Retire(pending.done, injected, pending.trace);
   bool queued;
   {
     MutexLock lock(&mu_);
     busy_ = false;
     if (path == Path::kInlineTimed) {
       retiring_.push_back(Retiring{std::move(pending.done), injected,
-                                   engine_free_ + std::chrono::nanoseconds(t.job_latency_ns)});
+                                   engine_free_ + std::chrono::nanoseconds(t.job_latency_ns),
+                                   pending.trace});
     }
     queued = !queue_.empty() || path == Path::kInlineTimed;
   }
@@ -109,7 +145,7 @@ Clock::time_point DmaEngine::Service() {
       Retiring r = std::move(retiring_.front());
       retiring_.pop_front();
       mu_.Unlock();
-      r.done(r.error);
+      Retire(r.done, r.error, r.trace);
       mu_.Lock();
       continue;
     }
@@ -123,11 +159,14 @@ Clock::time_point DmaEngine::Service() {
       engine_free_ =
           now + std::chrono::nanoseconds(t.job_cost_ns + t.pte_cost_ns * p.job.entry_count());
       const Clock::time_point finish = engine_free_ + std::chrono::nanoseconds(t.job_latency_ns);
+      const Clock::time_point engine_end = engine_free_;
       mu_.Unlock();
+      const int64_t started = p.trace != 0 ? trace::NowNs() : 0;
       p.job.Execute();
+      if (p.trace != 0) TraceJob(p.job, p.trace, started, engine_end);
       mu_.Lock();
       busy_ = false;
-      retiring_.push_back(Retiring{std::move(p.done), injected, finish});
+      retiring_.push_back(Retiring{std::move(p.done), injected, finish, p.trace});
       continue;
     }
     break;

@@ -68,24 +68,34 @@ class DmaEngine {
   void DebugFailNextJobs(int n, Code error) EXCLUDES(mu_);
 
  private:
+  // `trace` (base/trace.h): the flow id from the submitter to the fence's signal; 0 when not traced.
   struct Pending {
     PteJob job;
     Completion done;
     std::chrono::steady_clock::time_point submitted;
+    uint64_t trace = 0;
   };
   // A job whose writes are done and whose completion is due at `finish`.
   struct Retiring {
     Completion done;
     Code error;
     std::chrono::steady_clock::time_point finish;
+    uint64_t trace = 0;
   };
   friend class DmaScheduler;
   // Called by the scheduler's thread: retires every completion that is due and starts every job that
   // may start, then returns when it next has something to do (time_point::max(): nothing queued).
   std::chrono::steady_clock::time_point Service() EXCLUDES(mu_);
   Code TakeInjectedError() REQUIRES(mu_);
+  // Tracing: the job's writes as a span on the engine's track ([start, engine_end]), and a completion
+  // (the fence's signal, the end of the submitter's flow arrow) on the fences track.
+  void TraceJob(const PteJob& job, uint64_t flow, int64_t start_ns,
+                std::chrono::steady_clock::time_point engine_end) const;
+  void Retire(Completion& done, Code error, uint64_t flow) const;
 
   const std::string name_;
+  const uint32_t trace_track_;        // "<gpu>-sdma page tables"
+  const uint32_t trace_fence_track_;  // "<gpu>-sdma fences"
   mutable Mutex mu_;
   std::condition_variable_any cv_;
   DmaTiming timing_ GUARDED_BY(mu_);

@@ -1,5 +1,8 @@
 #include "kfd/fence.h"
 
+#include "base/trace.h"
+#include "base/wake_word.h"
+
 namespace vkfd::kfd {
 
 std::shared_ptr<Fence> Fence::Signaled(Code error) {
@@ -58,7 +61,11 @@ Status Fence::Sleep(int64_t deadline_ns, bool interruptible) const {
   sleepers_.fetch_add(1, std::memory_order_seq_cst);
   Code code = Code::kOk;
   while (!signaled()) {
+    const int64_t traced_from = trace::On() ? trace::NowNs() : 0;
     const FutexResult r = FutexWait(&signaled_, 0, deadline_ns);
+    if (traced_from != 0) {
+      TraceSleep(interruptible ? "fence wait" : "fence wait (uninterruptible)", traced_from, r);
+    }
     if (r == FutexResult::kTimedOut && !signaled()) {
       code = Code::kTimedOut;
       break;

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "base/process_identity.h"
+#include "base/trace.h"
 #include "hw/queue/queue_producer.h"
 #include "hw/queue/queue_scheduler.h"
 #include "kfd/event.h"
@@ -273,11 +275,19 @@ Result<size_t> QueueTable::GpuOf(uint32_t queue_id) const {
   return it->second.gpu.gpu_index;
 }
 
+namespace {
+// One eviction span per process and GPU.
+uint64_t TraceEvictionId(size_t gpu_index) {
+  return (uint64_t(CurrentPid()) << 16) | gpu_index;
+}
+}  // namespace
+
 void QueueTable::EvictGpu(size_t gpu_index, const hw::UserQueue* except) {
   std::vector<std::shared_ptr<hw::UserQueue>> engines;
   {
     MutexLock lock(&mu_);
     if (GpuLocked(gpu_index).evicted++ > 0) return;
+    trace::AsyncBegin("eviction", "queues evicted", TraceEvictionId(gpu_index), {{"gpu", gpu_index}});
     for (auto& [qid, q] : queues_) {
       if (q.gpu.gpu_index == gpu_index && q.engine && q.engine.get() != except) {
         engines.push_back(q.engine);
@@ -293,6 +303,7 @@ void QueueTable::RestoreGpu(size_t gpu_index) {
     MutexLock lock(&mu_);
     PerGpu& per_gpu = GpuLocked(gpu_index);
     if (per_gpu.evicted == 0 || --per_gpu.evicted > 0) return;
+    trace::AsyncEnd("eviction", "queues evicted", TraceEvictionId(gpu_index));
     for (auto& [qid, q] : queues_) {
       if (q.gpu.gpu_index != gpu_index || !PropertiesActive(q.props)) continue;
       if (!q.engine) {

@@ -18,6 +18,7 @@
 #include "base/parse.h"
 #include "base/process_identity.h"
 #include "base/thread_annotations.h"
+#include "base/trace.h"
 #include "shim/ioctl_log.h"
 #include "uapi/environment.h"
 #include "uapi/fault_spec.h"
@@ -108,7 +109,9 @@ bool ArmInjectorFromEnv() REQUIRES(g_device_mu) {
   }
   FaultInjector& injector = FaultInjector::Global();
   injector.set_sink([](const FaultRecord& record) {
-    WriteInjectLine("inject " + uapi::FormatFaultRecord(record));
+    const std::string text = uapi::FormatFaultRecord(record);
+    trace::Instant(trace::CurrentTid(), "inject", "injected fault", {}, text);
+    WriteInjectLine("inject " + text);
   });
   // `vkfd run` always chooses a seed and passes it on; a program started by hand with VKFD_INJECT
   // alone gets one from the clock (reported below, so its run can be replayed).
@@ -128,6 +131,14 @@ bool ArmInjectorFromEnv() REQUIRES(g_device_mu) {
                   std::to_string(injector.seed()));
   atexit(ReportAtExit);
   return true;
+}
+
+// `vkfd run --trace FILE`: VKFD_TRACE names the file (created by `vkfd run` with its "["); each
+// process of the run appends its own events (base/trace.h).
+void StartTraceFromEnv() {
+  const char* path = getenv("VKFD_TRACE");
+  if (path == nullptr || *path == '\0') return;
+  if (Expected<void> started = trace::Start(path); !started.ok()) ReportOnce(started.error());
 }
 
 void InstallLogger(uapi::KfdDevice* device) {
@@ -237,6 +248,7 @@ uapi::KfdDevice* DeviceForCaller() {
   const uapi::EmulatedNode* node = Node();
   if (node == nullptr) return nullptr;
   if (!ArmInjectorFromEnv()) return nullptr;
+  StartTraceFromEnv();
   Expected<std::unique_ptr<uapi::KfdDevice>> device = node->CreateDevice();
   if (!device.ok()) {
     ReportOnce(device.error());

@@ -26,6 +26,7 @@ Command AddTopologyCommand(CLI::App& vkfd);
 Command AddInjectCommand(CLI::App& vkfd);
 Command AddBenchCommand(CLI::App& vkfd);
 Command AddSupportMatrixCommand(CLI::App& vkfd);
+Command AddConformanceCommand(CLI::App& vkfd);
 
 // Prints "vkfd: <message>" and returns kExitUsage.
 int UsageError(const std::string& message);

@@ -1,8 +1,8 @@
-// vkfd run [--gpus N] [--topology PRESET|FILE] [--log-ioctls[=FILE]] [--inject SPEC] [--inject-seed N]
-//          [--inject-log FILE] [--dma-latency DURATION] -- PROGRAM [ARGS...]
+// vkfd run [--gpus N] [--topology PRESET|FILE] [--log-ioctls[=FILE]] [--trace FILE] [--inject SPEC]
+//          [--inject-seed N] [--inject-log FILE] [--dma-latency DURATION] -- PROGRAM [ARGS...]
 //
 // Validates the topology and the fault spec, writes the sysfs tree (uapi/sysfs_tree.h), sets the
-// environment the interposer reads (VKFD_TOPOLOGY or VKFD_GPUS, VKFD_ROOT, VKFD_LOG_IOCTLS,
+// environment the interposer reads (VKFD_TOPOLOGY or VKFD_GPUS, VKFD_ROOT, VKFD_LOG_IOCTLS, VKFD_TRACE,
 // VKFD_INJECT, VKFD_INJECT_SEED, VKFD_INJECT_LOG, VKFD_DMA_LATENCY), prepends libvkfd-preload.so to
 // LD_PRELOAD and execs PROGRAM. Exec'd descendants inherit all of it.
 #include <fcntl.h>
@@ -70,18 +70,20 @@ Expected<void> ExportLogFile(const std::string& path, const char* env) {
 }
 
 constexpr char kUsage[] =
-    "usage: vkfd run [--gpus N | --topology PRESET|FILE] [--log-ioctls[=FILE]] [--inject SPEC]\n"
-    "                [--inject-seed N] [--inject-log FILE] [--dma-latency D] -- PROGRAM [ARGS...]";
+    "usage: vkfd run [--gpus N | --topology PRESET|FILE] [--log-ioctls[=FILE]] [--trace FILE]\n"
+    "                [--inject SPEC] [--inject-seed N] [--inject-log FILE] [--dma-latency D]\n"
+    "                -- PROGRAM [ARGS...]";
 constexpr char kSynopsis[] =
-    "[--gpus N | --topology PRESET|FILE] [--log-ioctls[=FILE]] [--inject SPEC]\n"
-    "      [--inject-seed N] [--inject-log FILE] [--dma-latency D] -- PROGRAM [ARGS...]";
+    "[--gpus N | --topology PRESET|FILE] [--log-ioctls[=FILE]] [--trace FILE]\n"
+    "      [--inject SPEC] [--inject-seed N] [--inject-log FILE] [--dma-latency D]\n"
+    "      -- PROGRAM [ARGS...]";
 constexpr char kAbout[] =
     "Runs PROGRAM with /dev/kfd, /dev/dri/renderD* and the KFD sysfs topology emulated in user space\n"
     "(LD_PRELOAD interposer). Programs that never touch them run unaffected.";
 
 // What the command line gave; CLI11 fills it in while parsing.
 struct RunOptions {
-  std::optional<std::string> gpus, topology, inject, inject_seed, inject_log, dma_latency;
+  std::optional<std::string> gpus, topology, inject, inject_seed, inject_log, dma_latency, trace;
   CLI::Option* log_ioctls = nullptr;  // given or not
   std::string log;                    // its value: the file, or empty for stderr
   CLI::Option* program = nullptr;     // PROGRAM and its arguments
@@ -178,6 +180,18 @@ int Run(RunOptions& o) {
     unsetenv("VKFD_LOG_IOCTLS");
   }
 
+  if (o.trace) {
+    // The JSON array's opening bracket; every process of the run appends its events (base/trace.h).
+    const int fd = open(o.trace->c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return UsageError("run: cannot open " + *o.trace + ": " + strerror(errno));
+    const bool written = write(fd, "[\n", 2) == 2;
+    close(fd);
+    if (!written) return UsageError("run: cannot write " + *o.trace);
+    setenv("VKFD_TRACE", Canonical(*o.trace).value_or(*o.trace).c_str(), 1);
+  } else {
+    unsetenv("VKFD_TRACE");
+  }
+
   // results(): the words as given (converting them to a vector, CLI11 would make "{}" no words).
   std::vector<std::string> program = o.program->results();
   std::vector<char*> args;
@@ -215,6 +229,12 @@ Command AddRunCommand(CLI::App& vkfd) {
                     "one decoded line per KFD ioctl: name, arguments, result or errno,\n"
                     "duration; to stderr, or appended to FILE (truncated first)")
           ->option_text("[=FILE]");
+  run->add_option("--trace", o->trace,
+                  "write a timeline to FILE (truncated first): Chrome trace-event JSON\n"
+                  "for ui.perfetto.dev or chrome://tracing — ioctls, waits, page-table\n"
+                  "jobs, fences, queue packets, faults (docs/trace.md)")
+      ->type_name("FILE")
+      ->check([](const std::string& path) { return path.empty() ? "needs a file name" : ""; });
   CLI::Option* inject =
       run->add_option("--inject", o->inject,
                       "arm fault injection (docs/fault-injection.md), e.g.\n"

@@ -34,6 +34,7 @@ int main(int argc, char** argv) {
       tools::AddInjectCommand(vkfd),
       tools::AddBenchCommand(vkfd),
       tools::AddSupportMatrixCommand(vkfd),
+      tools::AddConformanceCommand(vkfd),
   };
   // `vkfd help [COMMAND]`: as --help. Unlisted, and silent: not a given command, so that help()
   // below shows vkfd's help, or that of the COMMAND after it; other words after it are ignored, as

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/process_identity.h"
+#include "base/trace.h"
 #include "base/user_memory.h"
 #include "uapi/errno_table.h"
 #include "uapi/ioctl_table.h"
@@ -200,8 +201,9 @@ int KfdDevice::Ioctl(int fd, unsigned long cmd, void* arg) {
     errno = ENOTTY;
     return -1;
   }
+  bool traced = trace::On();
   const bool observed = static_cast<bool>(observer_);
-  const auto start = observed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
+  const int64_t start_ns = observed || traced ? trace::NowNs() : 0;
 
   int result = 0;
   std::string described;
@@ -251,10 +253,18 @@ int KfdDevice::Ioctl(int fd, unsigned long cmd, void* arg) {
     }
     if (observed && desc->describe != nullptr) desc->describe(kdata, &described);
     result = code == Code::kOk ? 0 : -ErrnoFor(code);
+    // The trace copies the struct and decodes it in its writer thread, off the caller's path.
+    if (traced) {
+      trace::Ioctl(desc->name, cmd, start_ns, trace::NowNs(), result, desc->describe, kdata, asize);
+      traced = false;
+    }
+  }
+  if (traced) {
+    trace::Ioctl(desc != nullptr ? desc->name : "UNKNOWN", cmd, start_ns, trace::NowNs(), result,
+                 nullptr, nullptr, 0);
   }
   if (observed) {
-    const int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                           std::chrono::steady_clock::now() - start).count();
+    const int64_t ns = trace::NowNs() - start_ns;
     observer_(IoctlRecord{desc != nullptr ? desc->name : "UNKNOWN", cmd, described, result, ns});
   }
   if (result < 0) {

@@ -23,45 +23,17 @@
 #include <string>
 #include <vector>
 
+#include "testing/test_list.h"
+
 namespace {
+
+using vkfd::testing::ListTests;
 
 bool HasFlag(int argc, char** argv, const char* prefix) {
   for (int i = 1; i < argc; ++i) {
     if (strncmp(argv[i], prefix, strlen(prefix)) == 0) return true;
   }
   return false;
-}
-
-std::string ShellQuote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-// The tests the arguments select, as a child lists them: "Suite.Name", in order.
-bool ListTests(const std::vector<std::string>& args, std::vector<std::string>* names) {
-  std::string command = "VKFD_TEST_IN_PROCESS=1 exec /proc/" + std::to_string(getpid()) + "/exe";
-  for (size_t i = 1; i < args.size(); ++i) command += " " + ShellQuote(args[i]);
-  command += " --gtest_list_tests";
-  FILE* list = popen(command.c_str(), "r");
-  if (list == nullptr) return false;
-  char line[1024];
-  std::string suite;
-  while (fgets(line, sizeof(line), list) != nullptr) {
-    std::string text(line);
-    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
-    if (text.empty()) continue;
-    const bool is_test = text[0] == ' ';
-    const size_t start = text.find_first_not_of(' ');
-    const size_t end = text.find_first_of(" #", start);
-    const std::string word = text.substr(start, end == std::string::npos ? end : end - start);
-    if (!is_test) {
-      suite = word;  // "Suite." (with its dot)
-    } else if (word.rfind("DISABLED_", 0) != 0) {
-      names->push_back(suite + word);
-    }
-  }
-  return pclose(list) == 0;
 }
 
 // Runs one test in a child process; returns its exit status (0 passed or skipped).

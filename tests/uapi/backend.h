@@ -23,6 +23,8 @@ class Backend {
   virtual std::vector<int> RenderMinors() = 0;
   // The inspection view of the calling process on one GPU ("0x1000-0x2000 RWXS\n" lines).
   virtual std::string DumpVm(uint32_t gpu_id) = 0;
+  // Whether DumpVm shows the page tables (vkfd's inspection file; a real driver has none).
+  virtual bool HasVmView() { return true; }
   // Invariant 1 (page tables == BOs marked mapped); empty when it holds or cannot be checked.
   virtual std::string CheckInvariant() { return {}; }
   // Makes every page-table job on every GPU take at least `ns` (0: off). False if unsupported — a
@@ -46,7 +48,9 @@ class Backend {
   virtual bool PeerAccessible(size_t i, size_t j) = 0;
 };
 
-// Provided by the translation unit that picks the backend (in-process or through /dev/kfd).
-Backend* CreateBackend(const std::string& topology);
+// Provided by the translation unit that picks the backend (in-process or through /dev/kfd). Null
+// when the test cannot run on what serves the device; then *why_not (if given) may say why ("needs
+// 4 GPUs with large BAR, found 1"), else the test reports "needs topology <name>".
+Backend* CreateBackend(const std::string& topology, std::string* why_not = nullptr);
 
 }  // namespace vkfd::conformance

@@ -10,6 +10,7 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <sstream>
@@ -49,9 +50,39 @@ inline std::vector<Range> ParseDump(const std::string& text) {
   return ranges;
 }
 
+// Checks of the page tables through the inspection view. A driver without it (a real /dev/kfd) gets
+// only what its ioctls return checked.
+#define EXPECT_MAPPED(gpu, va) \
+  switch (0)                   \
+  case 0:                      \
+  default:                     \
+    if (!HasVmView()) {        \
+    } else                     \
+      EXPECT_TRUE(MappedAt(gpu, va))
+#define EXPECT_UNMAPPED(gpu, va) \
+  switch (0)                     \
+  case 0:                        \
+  default:                       \
+    if (!HasVmView()) {          \
+    } else                       \
+      EXPECT_FALSE(MappedAt(gpu, va))
+// A test that is about the page tables themselves: skipped on a driver without the view.
+#define VKFD_NEEDS_VM_VIEW()                                                              \
+  if (!HasVmView()) GTEST_SKIP() << "needs vkfd's page-table view (/sys/kernel/debug/vkfd); " \
+                                    "a real driver has none"
+// A check that could disturb a real machine (exhausts VRAM, runs packets on a GPU): skipped by
+// `vkfd conformance` unless it is given --destructive (tests/uapi/conformance_main.cc).
+#define VKFD_DESTRUCTIVE(why) \
+  if (!DestructiveAllowed()) GTEST_SKIP() << "destructive (" why "): run with --destructive"
+
+inline bool DestructiveAllowed() { return getenv("VKFD_CONFORMANCE_SAFE") == nullptr; }
+
 class DeviceTest : public ::testing::Test {
  protected:
   virtual std::string Topology() const { return "mi210x4"; }
+  // Why every test of the fixture is destructive (VKFD_DESTRUCTIVE), or null.
+  virtual const char* Destructive() const { return nullptr; }
+  bool HasVmView() const { return backend_ && backend_->HasVmView(); }
 
   void SetUp() override {
     if (!OpenBackend()) return;
@@ -66,9 +97,16 @@ class DeviceTest : public ::testing::Test {
   // The two halves of SetUp, for fixtures that do more in between. OpenBackend: the backend (or a
   // skip, when it runs another topology), /dev/kfd and the GPU list; false if the test cannot go on.
   bool OpenBackend() {
-    backend_.reset(CreateBackend(Topology()));
+    if (const char* why = Destructive(); why != nullptr && !DestructiveAllowed()) {
+      [why] { GTEST_SKIP() << "destructive (" << why << "): run with --destructive"; }();
+      return false;
+    }
+    std::string why_not;
+    backend_.reset(CreateBackend(Topology(), &why_not));
     if (!backend_) {
-      [this] { GTEST_SKIP() << "needs topology " << Topology(); }();
+      [&] {
+        GTEST_SKIP() << (why_not.empty() ? "needs topology " + Topology() : why_not);
+      }();
       return false;
     }
     kfd_ = backend_->OpenKfd();

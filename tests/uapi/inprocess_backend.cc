@@ -97,7 +97,7 @@ class InProcessBackend : public Backend {
 
 }  // namespace
 
-Backend* CreateBackend(const std::string& topology) {
+Backend* CreateBackend(const std::string& topology, std::string* /*why_not*/) {
   auto topo = hw::LoadTopology(topology);
   if (!topo.ok()) {
     fprintf(stderr, "%s\n", topo.error().c_str());

@@ -2,8 +2,11 @@
 // render nodes, topology from sysfs, the page-table view from the inspection file. Run it under
 // `vkfd run` (or on a machine with a real /dev/kfd, where the vkfd-only checks are skipped).
 //
-// The topology is the one the program was started on: a test asking for another one is skipped
-// (ctest runs each test in its own `vkfd run --topology NAME` process, see tests/CMakeLists.txt).
+// Under `vkfd run` the topology is the one the program was started on: a test asking for another one
+// is skipped (ctest runs each test in its own `vkfd run --topology NAME` process, see
+// tests/CMakeLists.txt). On another driver (a real /dev/kfd) a test runs when the machine has what
+// its topology stands for — enough GPUs, large or small BAR, an XGMI hive — on the first GPUs that do,
+// and is skipped with what is missing otherwise.
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -16,6 +19,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 
@@ -116,6 +120,45 @@ class PreloadBackend : public Backend {
     if (gpus_[i].hive_id != 0 && gpus_[i].hive_id == gpus_[j].hive_id) return true;
     return gpus_[j].public_vram;
   }
+  bool HasVmView() override { return access("/sys/kernel/debug/vkfd", F_OK) == 0; }
+
+  // On a driver that is not vkfd: keeps the first GPUs that give the test what `topology` stands for
+  // (built-in presets: mi210xN = N GPUs with large BAR, small-bar = two GPUs whose VRAM the others
+  // cannot reach, mi250x8 = an XGMI hive of 8). Empty when they are there, else what is missing.
+  std::string Select(const std::string& topology) {
+    size_t want = 0;
+    enum { kLargeBar, kSmallBar, kHive } kind = kLargeBar;
+    if (topology.rfind("mi210x", 0) == 0) {
+      want = std::strtoul(topology.c_str() + 6, nullptr, 10);
+    } else if (topology == "small-bar") {
+      want = 2;
+      kind = kSmallBar;
+    } else if (topology == "mi250x8") {
+      want = 8;
+      kind = kHive;
+    } else {
+      return {};  // a topology file: run on whatever is there
+    }
+    std::vector<GpuNode> chosen;
+    for (const GpuNode& g : gpus_) {
+      if (kind == kLargeBar && !g.public_vram) continue;
+      if (kind == kSmallBar && g.public_vram) continue;
+      if (kind == kHive && (g.hive_id == 0 || (!chosen.empty() && g.hive_id != chosen[0].hive_id))) {
+        continue;
+      }
+      chosen.push_back(g);
+    }
+    if (chosen.size() < want) {
+      const char* what = kind == kLargeBar   ? "with large BAR (all VRAM CPU-visible)"
+                         : kind == kSmallBar ? "with small BAR (VRAM not all CPU-visible)"
+                                             : "in one XGMI hive";
+      return "needs " + std::to_string(want) + " GPUs " + what + ", found " +
+             std::to_string(chosen.size());
+    }
+    chosen.resize(want);
+    gpus_ = chosen;
+    return {};
+  }
 
  private:
   std::vector<GpuNode> gpus_;
@@ -123,7 +166,7 @@ class PreloadBackend : public Backend {
 
 }  // namespace
 
-Backend* CreateBackend(const std::string& topology) {
+Backend* CreateBackend(const std::string& topology, std::string* why_not) {
   // The topology this program runs on: named by the test runner, or by `vkfd run` itself (which
   // exports the preset it emulates). Unknown (a real machine, a topology file): run every test.
   const char* running = getenv("VKFD_TEST_TOPOLOGY");
@@ -133,8 +176,20 @@ Backend* CreateBackend(const std::string& topology) {
     uniform = std::string("mi210x") + getenv("VKFD_GPUS");
     running = uniform.c_str();
   }
-  if (running != nullptr && *running != '\0' && topology != running) return nullptr;  // skip
-  return new PreloadBackend();
+  if (running != nullptr && *running != '\0') {
+    if (topology != running) return nullptr;  // skip
+    return new PreloadBackend();
+  }
+  // Not vkfd's topology (a real machine, a topology file): does the machine have what it needs?
+  auto backend = std::make_unique<PreloadBackend>();
+  if (getenv("VKFD_ROOT") == nullptr) {
+    const std::string missing = backend->Select(topology);
+    if (!missing.empty()) {
+      if (why_not != nullptr) *why_not = missing;
+      return nullptr;
+    }
+  }
+  return backend.release();
 }
 
 }  // namespace vkfd::conformance

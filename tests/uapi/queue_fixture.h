@@ -96,6 +96,11 @@ struct SignalEvent {
 
 class QueueTest : public DeviceTest {
  protected:
+  // What these tests follow when their names do not say (`vkfd conformance`'s "follows" column).
+  QueueTest() { RecordProperty("follows", "the CP and SDMA engines (hardware: docs/gpu-side.md)"); }
+  const char* Destructive() const override {
+    return "runs packets on the GPU's queues: a GPU may hang or fault";
+  }
   void TearDown() override {
     if (backend_) {
       for (Queue* q : queues_) {

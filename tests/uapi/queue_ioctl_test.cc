@@ -23,6 +23,7 @@ constexpr int kEnotsupp = 524;
 
 class QueueIoctlTest : public QueueTest {
  protected:
+  const char* Destructive() const override { return nullptr; }  // the ioctls only, except where said
   // A CREATE_QUEUE with no ring (inactive) and valid pointers: the base the rule tests vary.
   kfd_ioctl_create_queue_args Args(size_t gpu, uint32_t type = KFD_IOC_QUEUE_TYPE_COMPUTE_AQL) {
     kfd_ioctl_create_queue_args a{};
@@ -334,6 +335,7 @@ TEST_F(QueueIoctlTest, kfd_doorbell_mmap_Rules) {
 // Destroying a queue while a long copy runs, and ending the process with busy queues: the packet in
 // flight finishes (or the engine stops between its slices), nothing is left behind, nothing hangs.
 TEST_F(QueueIoctlTest, pqm_destroy_queue_WhileACopyRuns) {
+  VKFD_DESTRUCTIVE("runs packets on the GPU's queues");
   Buffer src = HostMemory(64 * kMiB, {0});
   Buffer dst = HostMemory(64 * kMiB, {0});
   Queue& q = CreateQueue(0, KFD_IOC_QUEUE_TYPE_SDMA);
@@ -350,6 +352,7 @@ TEST_F(QueueIoctlTest, pqm_destroy_queue_WhileACopyRuns) {
 }
 
 TEST_F(QueueIoctlTest, ProcessExitWithBusyQueues) {
+  VKFD_DESTRUCTIVE("runs packets on the GPU's queues");
   Buffer src = HostMemory(32 * kMiB, {0, 1});
   Buffer dst = HostMemory(32 * kMiB, {0, 1});
   for (size_t gpu = 0; gpu < 2; ++gpu) {

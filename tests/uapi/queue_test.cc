@@ -916,7 +916,7 @@ TEST_P(SeedCaseTest, MapFailureOnTheFourthGpu) {
   ASSERT_EQ(ENOMEM, err);
   ASSERT_EQ(3u, n_success);
   backend_->ClearFaults();
-  EXPECT_FALSE(MappedAt(3, bo.va));
+  EXPECT_UNMAPPED(3, bo.va);
 
   if (fault_first) {
     Queue& fourth = CreateQueue(3, kSdma);
@@ -932,7 +932,7 @@ TEST_P(SeedCaseTest, MapFailureOnTheFourthGpu) {
     timer_->Arm(0, 0);
     EXPECT_GE(timer_->count(), 1);
   }
-  EXPECT_TRUE(MappedAt(3, bo.va));
+  EXPECT_MAPPED(3, bo.va);
   for (size_t g = 0; g < 3; ++g) Copy(g, bo, outs[g]);
   if (!fault_first) {
     Copy(3, bo, outs[3]);

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "base/futex.h"
+#include "base/trace.h"
 #include "hw/gpu_clock.h"
 #include "hw/queue/mem_op_runner.h"
 #include "hw/queue/signal_ops.h"
@@ -177,6 +178,7 @@ AqlProcessor::Step AqlProcessor::Begin(uint64_t index) {
   index_ = index;
   waiting_ = false;
   start_ts_ = GpuClockCounter();
+  trace_start_ns_ = trace::On() ? trace::NowNs() : 0;
   ops_.clear();
   next_op_ = 0;
   char what[160];
@@ -216,6 +218,7 @@ AqlProcessor::Step AqlProcessor::Begin(uint64_t index) {
                      "kernel '" + id.name + "' is not one vkfd runs (it runs " + NativeKernelList() +
                          "); the queue stops as on an illegal instruction");
       }
+      if (trace_start_ns_ != 0) trace_name_ = id.name;
       const Status planned = id.kernel->Plan(vm_, d, &ops_, &fault);
       if (planned.code() == Code::kFault) return Faulted(fault);
       if (!planned.ok()) {
@@ -226,9 +229,11 @@ AqlProcessor::Step AqlProcessor::Begin(uint64_t index) {
     }
     case kBarrierAnd:
     case kBarrierOr:
+      if (trace_start_ns_ != 0) trace_name_ = type == kBarrierAnd ? "barrier-and" : "barrier-or";
       break;
     case kVendorSpecific: {
       const uint16_t format = Field<uint16_t>(packet_, 2);
+      if (trace_start_ns_ != 0) trace_name_ = format == kAmdFormatPm4Ib ? "PM4 IB" : "barrier-value";
       if (format == kAmdFormatPm4Ib) {
         // The four dwords at +4 are a PM4 INDIRECT_BUFFER packet (ExecutePM4 in amd_aql_queue.cpp).
         pm4_.Start(slot + 4, 4);
@@ -329,6 +334,11 @@ AqlProcessor::Step AqlProcessor::Complete() {
   if (!vm_.Store64(config_.rptr_va, read_index_, &fault).ok()) return Faulted(fault);
   in_flight_ = false;
   CountPacket();
+  if (trace_start_ns_ != 0) {
+    trace::Complete(trace_track(), "queue", "packet", trace_start_ns_, trace::NowNs(),
+                    {{"index", index_}, trace::Hex("completion_signal", completion)}, {},
+                    trace_name_);
+  }
   return Step::kDone;
 }
 

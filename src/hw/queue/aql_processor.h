@@ -82,6 +82,10 @@ class AqlProcessor : public UserQueue {
   size_t next_op_ = 0;
   Pm4Engine pm4_;
   uint64_t start_ts_ = 0;
+  // Tracing: when the packet began and what it is ("kernel name", "barrier-and", ...); set only
+  // while tracing is on.
+  int64_t trace_start_ns_ = 0;
+  std::string trace_name_;
   // Completions the timing model delays, in packet order.
   struct Pending {
     uint64_t signal;

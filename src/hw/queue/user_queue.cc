@@ -1,6 +1,7 @@
 #include "hw/queue/user_queue.h"
 
 #include "base/futex.h"
+#include "base/trace.h"
 #include "hw/queue/aql_processor.h"
 #include "hw/queue/pm4_processor.h"
 #include "hw/queue/sdma_processor.h"
@@ -17,7 +18,10 @@ std::unique_ptr<UserQueue> UserQueue::Create(const Node& node, QueueConfig confi
 }
 
 UserQueue::UserQueue(const Node& node, QueueConfig config)
-    : node_(node), config_(std::move(config)), vm_(node, config_.gpu_index, config_.root_phys) {}
+    : node_(node),
+      config_(std::move(config)),
+      vm_(node, config_.gpu_index, config_.root_phys),
+      trace_track_(trace::NewTrack(config_.name)) {}
 
 bool UserQueue::WantsService() const {
   if (state() != QueueState::kRunning || stop_requested_.load(std::memory_order_acquire)) {
@@ -85,11 +89,15 @@ void UserQueue::Resume() {
 
 void UserQueue::Fault(const VmFault& fault) {
   state_.store(QueueState::kFaulted, std::memory_order_release);
+  trace::Instant(trace_track_, "fault", "VM fault",
+                 {trace::Hex("va", fault.va), trace::Str("access", fault.write ? "write" : "read"),
+                  trace::Str("page", fault.present ? "present (protection)" : "not present")});
   if (config_.client != nullptr) config_.client->OnVmFault(fault);
 }
 
 void UserQueue::Fail(uint32_t code, const std::string& what) {
   state_.store(QueueState::kError, std::memory_order_release);
+  trace::Instant(trace_track_, "fault", "queue error", {trace::Hex("code", code)}, what);
   if (config_.client != nullptr) config_.client->OnQueueError(code, what);
 }
 

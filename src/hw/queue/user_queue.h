@@ -72,6 +72,8 @@ class UserQueue {
   UserQueue& operator=(const UserQueue&) = delete;
 
   const QueueConfig& config() const { return config_; }
+  // The queue's track in a trace (base/trace.h): its packets, faults and errors.
+  uint32_t trace_track() const { return trace_track_; }
   QueueState state() const { return state_.load(std::memory_order_acquire); }
 
   // Whether a Service() call could make progress now: running, and a packet is in flight or waiting,
@@ -131,6 +133,7 @@ class UserQueue {
   const Node& node_;
   const QueueConfig config_;
   const VmAccess vm_;
+  const uint32_t trace_track_;
   // The doorbell value last acted on; a different one means new work.
   std::atomic<uint64_t> seen_doorbell_{~0ull};
 

@@ -1,0 +1,510 @@
+#include "base/trace.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_set>
+#include <vector>
+
+#include "base/process_identity.h"
+
+namespace vkfd::trace {
+namespace detail {
+std::atomic<bool> g_on{false};
+}  // namespace detail
+
+namespace {
+
+enum class Payload : uint8_t { kNone, kStruct, kDetail, kName };
+
+// One event as producers append it; `payload_bytes` bytes follow, then padding to 8.
+struct Record {
+  uint32_t size;  // header + payload, rounded up to 8
+  char phase;
+  uint8_t nargs;
+  Payload payload;
+  uint8_t unused = 0;
+  uint32_t tid;
+  uint32_t payload_bytes;
+  int32_t result;
+  uint32_t unused2 = 0;
+  int64_t ts;
+  int64_t dur;
+  const char* cat;
+  const char* name;
+  uint64_t id;
+  Describer describe;
+  Arg args[kMaxArgs];
+};
+
+constexpr size_t RoundUp8(size_t n) { return (n + 7) & ~size_t{7}; }
+
+// The names of synthetic tracks (a process-wide registry, kept across Start/Stop).
+std::mutex g_tracks_mu;
+std::vector<std::string>& Tracks() {
+  static auto* tracks = new std::vector<std::string>();
+  return *tracks;
+}
+
+void AppendEscaped(std::string* out, std::string_view text) {
+  for (char c : text) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      *out += '\\';
+      *out += c;
+    } else if (u < 0x20) {
+      char buf[8];
+      snprintf(buf, sizeof(buf), "\\u%04x", u);
+      *out += buf;
+    } else {
+      *out += c;
+    }
+  }
+}
+
+void AppendQuoted(std::string* out, std::string_view text) {
+  *out += '"';
+  AppendEscaped(out, text);
+  *out += '"';
+}
+
+void AppendMicros(std::string* out, int64_t ns) {
+  char buf[40];
+  const bool negative = ns < 0;
+  const uint64_t a = negative ? uint64_t(-ns) : uint64_t(ns);
+  snprintf(buf, sizeof(buf), "%s%" PRIu64 ".%03" PRIu64, negative ? "-" : "", a / 1000, a % 1000);
+  *out += buf;
+}
+
+class Tracer {
+ public:
+  Tracer(int fd, int pid) : fd_(fd), pid_(pid) {
+    active_.reset(new char[kBufferBytes]);
+    spare_.reset(new char[kBufferBytes]);
+    writer_ = std::thread([this] { WriterLoop(); });
+  }
+
+  int pid() const { return pid_; }
+
+  // Appends one record with `payload`; waits while the buffer is full.
+  void Append(const Record& header, const void* payload, size_t payload_bytes) {
+    const size_t size = RoundUp8(sizeof(Record) + payload_bytes);
+    if (size > kBufferBytes / 4) return;  // never: payloads are small
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stopping_ && used_ + size > kBufferBytes) {
+      writer_cv_.notify_one();
+      space_cv_.wait(lock);
+    }
+    if (stopping_) return;
+    char* at = active_.get() + used_;
+    memcpy(at, &header, sizeof(Record));
+    Record* r = reinterpret_cast<Record*>(at);
+    r->size = static_cast<uint32_t>(size);
+    r->payload_bytes = static_cast<uint32_t>(payload_bytes);
+    if (payload_bytes != 0) memcpy(at + sizeof(Record), payload, payload_bytes);
+    const bool was_empty = used_ == 0;
+    used_ += size;
+    // The writer sleeps while there is nothing to write, and batches for kFlushMs after the first
+    // record: one wake-up per batch (and one more when the buffer fills up).
+    if (was_empty || used_ > kBufferBytes / 2) writer_cv_.notify_one();
+  }
+
+  // Flushes everything and joins the writer. Later Append()s are dropped.
+  void Shutdown() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopping_) return;
+      stopping_ = true;
+    }
+    writer_cv_.notify_one();
+    space_cv_.notify_all();
+    if (writer_.joinable()) writer_.join();
+    close(fd_);
+  }
+
+ private:
+  void WriterLoop() {
+    for (;;) {
+      size_t used = 0;
+      bool stop = false;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        writer_cv_.wait(lock, [this] { return stopping_ || used_ != 0; });
+        if (!stopping_) {
+          writer_cv_.wait_for(lock, std::chrono::milliseconds(kFlushMs),
+                              [this] { return stopping_ || used_ > kBufferBytes / 2; });
+        }
+        std::swap(active_, spare_);
+        used = used_;
+        used_ = 0;
+        stop = stopping_;
+      }
+      space_cv_.notify_all();
+      if (used != 0) WriteBatch(spare_.get(), used);
+      if (stop) return;
+    }
+  }
+
+  void WriteBatch(const char* data, size_t used) {
+    std::string out;
+    out.reserve(used * 2);
+    for (size_t at = 0; at < used;) {
+      const Record* r = reinterpret_cast<const Record*>(data + at);
+      Format(*r, data + at + sizeof(Record), &out);
+      at += r->size;
+    }
+    size_t done = 0;
+    while (done < out.size()) {
+      const ssize_t n = write(fd_, out.data() + done, out.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;  // disk full or the like: the trace ends here
+      done += static_cast<size_t>(n);
+    }
+  }
+
+  void Metadata(std::string* out, const char* what, uint32_t tid, const char* key,
+                const std::string& value, bool quoted) {
+    *out += "{\"ph\":\"M\",\"name\":\"";
+    *out += what;
+    *out += "\",\"pid\":" + std::to_string(pid_) + ",\"tid\":" + std::to_string(tid) +
+            ",\"args\":{\"" + key + "\":";
+    if (quoted) {
+      AppendQuoted(out, value);
+    } else {
+      *out += value;
+    }
+    *out += "}},\n";
+  }
+
+  // The first event of a track names it (and the first event of all names the process).
+  void Announce(uint32_t tid, std::string* out) {
+    if (!announced_.insert(tid).second) return;
+    if (announced_.size() == 1) {
+      char comm[64] = {};
+      FILE* f = fopen("/proc/self/comm", "re");
+      if (f != nullptr) {
+        if (fgets(comm, sizeof(comm), f) == nullptr) comm[0] = '\0';
+        fclose(f);
+      }
+      comm[strcspn(comm, "\n")] = '\0';
+      Metadata(out, "process_name", 0, "name", std::string(comm) + " (vkfd)", true);
+    }
+    if (tid >= kFirstTrack) {
+      std::string name;
+      {
+        std::lock_guard<std::mutex> lock(g_tracks_mu);
+        const size_t index = tid - kFirstTrack;
+        if (index < Tracks().size()) name = Tracks()[index];
+      }
+      Metadata(out, "thread_name", tid, "name", name, true);
+      Metadata(out, "thread_sort_index", tid, "sort_index",
+               std::to_string(1000 + (tid - kFirstTrack)), false);
+      return;
+    }
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/task/%u/comm", tid);
+    char comm[64] = {};
+    FILE* f = fopen(path, "re");
+    if (f == nullptr) return;  // the thread has gone
+    if (fgets(comm, sizeof(comm), f) == nullptr) comm[0] = '\0';
+    fclose(f);
+    comm[strcspn(comm, "\n")] = '\0';
+    Metadata(out, "thread_name", tid, "name", std::string(comm) + " " + std::to_string(tid), true);
+  }
+
+  void FormatArg(const Arg& a, std::string* out) {
+    AppendQuoted(out, a.key);
+    *out += ':';
+    char buf[32];
+    switch (a.kind) {
+      case Arg::Kind::kUnsigned:
+        snprintf(buf, sizeof(buf), "%" PRIu64, a.value);
+        *out += buf;
+        break;
+      case Arg::Kind::kSigned:
+        snprintf(buf, sizeof(buf), "%" PRId64, static_cast<int64_t>(a.value));
+        *out += buf;
+        break;
+      case Arg::Kind::kHex:
+        snprintf(buf, sizeof(buf), "\"0x%" PRIx64 "\"", a.value);
+        *out += buf;
+        break;
+      case Arg::Kind::kString:
+        AppendQuoted(out, reinterpret_cast<const char*>(a.value));
+        break;
+    }
+  }
+
+  void Format(const Record& r, const char* payload, std::string* out) {
+    Announce(r.tid, out);
+    *out += "{\"ph\":\"";
+    *out += r.phase;
+    *out += "\",\"cat\":\"";
+    *out += r.cat;
+    *out += "\",\"name\":";
+    if (r.payload == Payload::kName) {
+      AppendQuoted(out, std::string_view(payload, r.payload_bytes));
+    } else {
+      AppendQuoted(out, r.name);
+    }
+    *out += ",\"pid\":" + std::to_string(pid_) + ",\"tid\":" + std::to_string(r.tid) + ",\"ts\":";
+    AppendMicros(out, r.ts);
+    switch (r.phase) {
+      case 'X':
+        *out += ",\"dur\":";
+        AppendMicros(out, r.dur);
+        break;
+      case 'i':
+        *out += ",\"s\":\"t\"";
+        break;
+      case 's':
+      case 'f':
+      case 'b':
+      case 'e':
+        *out += ",\"id\":\"0x";
+        char id[24];
+        snprintf(id, sizeof(id), "%" PRIx64, r.id);
+        *out += id;
+        *out += '"';
+        if (r.phase == 'f') *out += ",\"bp\":\"e\"";
+        break;
+      default:
+        break;
+    }
+    const bool ioctl = r.payload == Payload::kStruct || r.cat == std::string_view("ioctl");
+    if (r.nargs != 0 || r.payload == Payload::kDetail || ioctl) {
+      *out += ",\"args\":{";
+      bool first = true;
+      auto sep = [&] {
+        if (!first) *out += ',';
+        first = false;
+      };
+      if (ioctl) {
+        // "handle=0x1 n_devices=4" -> "handle":"0x1","n_devices":"4", in the describer's order.
+        std::string text;
+        if (r.describe != nullptr && r.payload == Payload::kStruct) r.describe(payload, &text);
+        size_t at = 0;
+        while (at < text.size()) {
+          size_t end = text.find(' ', at);
+          if (end == std::string::npos) end = text.size();
+          const std::string_view field(text.data() + at, end - at);
+          const size_t eq = field.find('=');
+          if (eq != std::string_view::npos) {
+            sep();
+            AppendQuoted(out, field.substr(0, eq));
+            *out += ':';
+            AppendQuoted(out, field.substr(eq + 1));
+          }
+          at = end + 1;
+        }
+        sep();
+        *out += "\"result\":" + std::to_string(r.result);
+        if (r.result < 0) {
+          const char* ename = strerrorname_np(-r.result);
+          *out += ",\"errno\":";
+          AppendQuoted(out, ename != nullptr ? ename : "?");
+        }
+      }
+      for (size_t i = 0; i < r.nargs; ++i) {
+        sep();
+        FormatArg(r.args[i], out);
+      }
+      if (r.payload == Payload::kDetail) {
+        sep();
+        *out += "\"detail\":";
+        AppendQuoted(out, std::string_view(payload, r.payload_bytes));
+      }
+      *out += '}';
+    }
+    *out += "},\n";
+  }
+
+  const int fd_;
+  const int pid_;
+  std::mutex mu_;
+  std::condition_variable writer_cv_;  // records to write, or stopping
+  std::condition_variable space_cv_;   // the active buffer was swapped out
+  std::unique_ptr<char[]> active_;     // producers append here (mu_)
+  std::unique_ptr<char[]> spare_;      // the writer formats this one
+  size_t used_ = 0;                    // bytes of active_ in use (mu_)
+  bool stopping_ = false;              // (mu_)
+  std::unordered_set<uint32_t> announced_;  // writer thread only
+  std::thread writer_;
+};
+
+std::mutex g_start_mu;
+// Never destroyed: a producer that loaded g_on just before Stop() may still append (and is dropped).
+std::atomic<Tracer*> g_tracer{nullptr};
+
+// In a forked child the writer thread does not exist and the buffer lock may be held by a thread
+// that does not exist either: leave the parent's tracer alone (leaked) and record nothing.
+void AtForkChild() {
+  g_tracer.store(nullptr);
+  detail::g_on.store(false, std::memory_order_relaxed);
+}
+
+void Emit(Record& r, const void* payload, size_t bytes) {
+  Tracer* tracer = g_tracer.load(std::memory_order_acquire);
+  if (tracer == nullptr) return;
+  tracer->Append(r, payload, bytes);
+}
+
+Record MakeRecord(char phase, uint32_t tid, const char* cat, const char* name, int64_t ts,
+                  std::initializer_list<Arg> args) {
+  Record r{};
+  r.phase = phase;
+  r.tid = tid;
+  r.cat = cat;
+  r.name = name;
+  r.ts = ts;
+  for (const Arg& a : args) {
+    if (r.nargs == kMaxArgs) break;
+    r.args[r.nargs++] = a;
+  }
+  return r;
+}
+
+}  // namespace
+
+int64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+uint32_t CurrentTid() {
+  // Cached with the pid it belongs to: a forked child's thread has a new id.
+  thread_local int cached_pid = 0;
+  thread_local uint32_t cached_tid = 0;
+  const int pid = CurrentPid();
+  if (cached_pid != pid) {
+    cached_tid = static_cast<uint32_t>(syscall(SYS_gettid));
+    cached_pid = pid;
+  }
+  return cached_tid;
+}
+
+uint64_t NewId() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+
+uint32_t NewTrack(std::string name) {
+  std::lock_guard<std::mutex> lock(g_tracks_mu);
+  Tracks().push_back(std::move(name));
+  return kFirstTrack + static_cast<uint32_t>(Tracks().size() - 1);
+}
+
+Expected<void> Start(const std::string& path) {
+  std::lock_guard<std::mutex> lock(g_start_mu);
+  Tracer* current = g_tracer.load();
+  if (current != nullptr && current->pid() == CurrentPid()) return {};
+  int fd = open(path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+  if (fd < 0) return Fail("cannot open the trace file " + path + ": " + strerror(errno));
+  // Out of the low fd numbers the program may expect to get.
+  const int high = fcntl(fd, F_DUPFD_CLOEXEC, 100);
+  if (high >= 0) {
+    close(fd);
+    fd = high;
+  }
+  static bool registered = false;
+  if (!registered) {
+    registered = true;
+    pthread_atfork(nullptr, nullptr, AtForkChild);
+    atexit(Stop);
+  }
+  g_tracer.store(new Tracer(fd, CurrentPid()), std::memory_order_release);
+  detail::g_on.store(true, std::memory_order_relaxed);
+  return {};
+}
+
+void Stop() {
+  std::lock_guard<std::mutex> lock(g_start_mu);
+  detail::g_on.store(false, std::memory_order_relaxed);
+  Tracer* tracer = g_tracer.exchange(nullptr);
+  if (tracer != nullptr && tracer->pid() == CurrentPid()) tracer->Shutdown();
+}
+
+void Complete(uint32_t track, const char* cat, const char* name, int64_t start_ns, int64_t end_ns,
+              std::initializer_list<Arg> args, std::string_view detail,
+              std::string_view name_text) {
+  if (!On()) return;
+  Record r = MakeRecord('X', track, cat, name, start_ns, args);
+  r.dur = end_ns > start_ns ? end_ns - start_ns : 0;
+  if (!name_text.empty()) {
+    r.payload = Payload::kName;
+    Emit(r, name_text.data(), name_text.size());
+  } else if (!detail.empty()) {
+    r.payload = Payload::kDetail;
+    Emit(r, detail.data(), detail.size());
+  } else {
+    Emit(r, nullptr, 0);
+  }
+}
+
+void Instant(uint32_t track, const char* cat, const char* name, std::initializer_list<Arg> args,
+             std::string_view detail) {
+  if (!On()) return;
+  Record r = MakeRecord('i', track, cat, name, NowNs(), args);
+  if (!detail.empty()) r.payload = Payload::kDetail;
+  Emit(r, detail.data(), detail.size());
+}
+
+void FlowStart(uint32_t track, uint64_t id, int64_t ts_ns) {
+  if (!On()) return;
+  Record r = MakeRecord('s', track, "fence", "fence", ts_ns, {});
+  r.id = id;
+  Emit(r, nullptr, 0);
+}
+
+void FlowEnd(uint32_t track, uint64_t id, int64_t ts_ns) {
+  if (!On()) return;
+  Record r = MakeRecord('f', track, "fence", "fence", ts_ns, {});
+  r.id = id;
+  Emit(r, nullptr, 0);
+}
+
+void AsyncBegin(const char* cat, const char* name, uint64_t id, std::initializer_list<Arg> args) {
+  if (!On()) return;
+  Record r = MakeRecord('b', CurrentTid(), cat, name, NowNs(), args);
+  r.id = id;
+  Emit(r, nullptr, 0);
+}
+
+void AsyncEnd(const char* cat, const char* name, uint64_t id) {
+  if (!On()) return;
+  Record r = MakeRecord('e', CurrentTid(), cat, name, NowNs(), {});
+  r.id = id;
+  Emit(r, nullptr, 0);
+}
+
+void Ioctl(const char* name, unsigned long cmd, int64_t start_ns, int64_t end_ns, int result,
+           Describer describe, const void* data, size_t size) {
+  if (!On()) return;
+  Record r = MakeRecord('X', CurrentTid(), "ioctl", name, start_ns, {Hex("cmd", cmd)});
+  r.dur = end_ns > start_ns ? end_ns - start_ns : 0;
+  r.result = result;
+  constexpr size_t kMaxStruct = 4096;
+  if (describe != nullptr && data != nullptr && size <= kMaxStruct) {
+    r.describe = describe;
+    r.payload = Payload::kStruct;
+    Emit(r, data, size);
+  } else {
+    Emit(r, nullptr, 0);
+  }
+}
+
+}  // namespace vkfd::trace
