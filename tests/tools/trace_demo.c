@@ -172,6 +172,7 @@ int main(int argc, char** argv) {
   do {
     interrupted += MapWithSignal(0x7f0000000000ull);
     AsyncPipeline(0x7f0100000000ull);
+    if (loop) usleep(2000);
   } while (loop);
   printf("trace_demo: %d GPUs, MAP interrupted %d time(s) by %d signal(s), pipeline of %d maps\n",
          n_gpus, interrupted, (int)alarms, PIPELINE);

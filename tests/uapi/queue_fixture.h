@@ -97,7 +97,7 @@ struct SignalEvent {
 class QueueTest : public DeviceTest {
  protected:
   // What these tests follow when their names do not say (`vkfd conformance`'s "follows" column).
-  QueueTest() { RecordProperty("follows", "the CP and SDMA engines (hardware: docs/gpu-side.md)"); }
+  QueueTest() { RecordProperty("follows", "CP/SDMA engines (hardware)"); }
   const char* Destructive() const override {
     return "runs packets on the GPU's queues: a GPU may hang or fault";
   }

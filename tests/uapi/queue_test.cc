@@ -722,6 +722,16 @@ TEST_F(XgmiQueueTest, SdmaCopiesPeerVramOverXgmi) {
 
 class SubmitTest : public QueueTest {
  protected:
+  // vkfd's extension: another driver answers its probe with EINVAL.
+  void SetUp() override {
+    QueueTest::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
+    RecordProperty("follows", "vkfd extension: VKFD_IOC_SUBMIT");
+    vkfd_ext_version_args v{};
+    if (Raw(kfd_, VKFD_IOC_EXT_VERSION, &v) != 0 || v.version < 2) {
+      GTEST_SKIP() << "vkfd's extension ioctls are not served (not vkfd)";
+    }
+  }
   int SubmitIoctl(const Queue& q, const void* packets, uint32_t bytes, uint32_t flags = 0,
                   uint64_t* position = nullptr) {
     vkfd_submit_args a{};
