@@ -17,6 +17,9 @@
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
+
+#include "base/trace.h"
 #include "uapi/kfd_device.h"
 
 namespace {
@@ -111,6 +114,44 @@ void BM_AllocMapUnmapFree(benchmark::State& state) {
 BENCHMARK(BM_AllocMapUnmapFree)
     ->ArgNames({"size", "gpus"})
     ->ArgsProduct({{4096, 2 * kMiB, 1 * kGiB}, {1, 4, 8}})
+    ->Unit(benchmark::kMicrosecond);
+
+// CPU time of the whole process (the trace's writer thread included), in microseconds.
+double ProcessCpuUs() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 + double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+// The same loop with the trace on (`vkfd run --trace`, base/trace.h), writing to a file in /tmp, on a
+// node of its own; beside BM_AllocMapUnmapFree in the same run it gives what tracing costs
+// (docs/trace.md). The counter cpu_us is the whole process's CPU time per iteration, the trace's
+// writer thread included.
+void BM_AllocMapUnmapFreeTraced(benchmark::State& state) {
+  static Node node("mi210x8");
+  const uint64_t size = static_cast<uint64_t>(state.range(0));
+  const size_t gpus = static_cast<size_t>(state.range(1));
+  const bool traced = state.range(2) != 0;
+  char path[] = "/tmp/vkfd-bench-trace-XXXXXX";
+  const int fd = mkstemp(path);
+  if (fd < 0 || write(fd, "[\n", 2) != 2) abort();
+  close(fd);
+  if (traced && !vkfd::trace::Start(path).ok()) abort();
+  const double cpu0 = ProcessCpuUs();
+  for (auto _ : state) {
+    const uint64_t h = node.Alloc(0, kVa, size, kVramFlags);
+    node.MapOrUnmap(AMDKFD_IOC_MAP_MEMORY_TO_GPU, h, gpus);
+    node.MapOrUnmap(AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, h, gpus);
+    node.Free(h);
+  }
+  if (traced) vkfd::trace::Stop();  // writes what is buffered: counted in cpu_us
+  state.counters["cpu_us"] = (ProcessCpuUs() - cpu0) / double(state.iterations());
+  unlink(path);
+  state.SetLabel(std::to_string(gpus) + " GPU" + (traced ? ", traced" : ", trace off"));
+}
+BENCHMARK(BM_AllocMapUnmapFreeTraced)
+    ->ArgNames({"size", "gpus", "trace"})
+    ->ArgsProduct({{2 * kMiB}, {1, 4}, {0, 1}})
     ->Unit(benchmark::kMicrosecond);
 
 // The host's own cost for the same amount of address space: map a memfd range into a reserved area

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
+#include <cstddef>
 #include <cinttypes>
 #include <condition_variable>
 #include <cstdio>
@@ -28,7 +30,18 @@ std::atomic<bool> g_on{false};
 
 namespace {
 
-enum class Payload : uint8_t { kNone, kStruct, kDetail, kName };
+enum class Payload : uint8_t { kNone, kStruct, kDetail, kName, kJob };
+
+// A DMA job's life in one record (DmaJob): the writer makes four events of it.
+struct JobPayload {
+  uint32_t fence_track;
+  uint32_t submit_tid;
+  int64_t submit_ns;
+  int64_t signal_ns;
+  int64_t signal_end_ns;
+  uint64_t entries;
+  const char* error;
+};
 
 // One event as producers append it; `payload_bytes` bytes follow, then padding to 8.
 struct Record {
@@ -51,6 +64,8 @@ struct Record {
 };
 
 constexpr size_t RoundUp8(size_t n) { return (n + 7) & ~size_t{7}; }
+// What a record occupies before its payload: the header and only the arguments it has.
+constexpr size_t HeaderBytes(size_t nargs) { return offsetof(Record, args) + nargs * sizeof(Arg); }
 
 // The names of synthetic tracks (a process-wide registry, kept across Start/Stop).
 std::mutex g_tracks_mu;
@@ -60,6 +75,17 @@ std::vector<std::string>& Tracks() {
 }
 
 void AppendEscaped(std::string* out, std::string_view text) {
+  bool plain = true;
+  for (char c : text) {
+    if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    out->append(text);
+    return;
+  }
   for (char c : text) {
     const unsigned char u = static_cast<unsigned char>(c);
     if (c == '"' || c == '\\') {
@@ -81,19 +107,32 @@ void AppendQuoted(std::string* out, std::string_view text) {
   *out += '"';
 }
 
+template <typename T>
+void AppendNumber(std::string* out, T value, int base = 10) {
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof(buf), value, base);
+  out->append(buf, r.ptr);
+}
+
 void AppendMicros(std::string* out, int64_t ns) {
-  char buf[40];
-  const bool negative = ns < 0;
-  const uint64_t a = negative ? uint64_t(-ns) : uint64_t(ns);
-  snprintf(buf, sizeof(buf), "%s%" PRIu64 ".%03" PRIu64, negative ? "-" : "", a / 1000, a % 1000);
-  *out += buf;
+  if (ns < 0) {
+    *out += '-';
+    ns = -ns;
+  }
+  AppendNumber(out, ns / 1000);
+  const int frac = static_cast<int>(ns % 1000);
+  const char digits[4] = {'.', char('0' + frac / 100), char('0' + frac / 10 % 10), char('0' + frac % 10)};
+  out->append(digits, 4);
 }
 
 class Tracer {
  public:
-  Tracer(int fd, int pid) : fd_(fd), pid_(pid) {
+  Tracer(int fd, int pid) : fd_(fd), pid_(pid), pid_text_(std::to_string(pid)) {
+    // Touched now, so that producers never take a page fault on them.
     active_.reset(new char[kBufferBytes]);
     spare_.reset(new char[kBufferBytes]);
+    memset(active_.get(), 0, kBufferBytes);
+    memset(spare_.get(), 0, kBufferBytes);
     writer_ = std::thread([this] { WriterLoop(); });
   }
 
@@ -101,7 +140,8 @@ class Tracer {
 
   // Appends one record with `payload`; waits while the buffer is full.
   void Append(const Record& header, const void* payload, size_t payload_bytes) {
-    const size_t size = RoundUp8(sizeof(Record) + payload_bytes);
+    const size_t head = HeaderBytes(header.nargs);
+    const size_t size = RoundUp8(head + payload_bytes);
     if (size > kBufferBytes / 4) return;  // never: payloads are small
     std::unique_lock<std::mutex> lock(mu_);
     while (!stopping_ && used_ + size > kBufferBytes) {
@@ -110,11 +150,11 @@ class Tracer {
     }
     if (stopping_) return;
     char* at = active_.get() + used_;
-    memcpy(at, &header, sizeof(Record));
+    memcpy(at, static_cast<const void*>(&header), head);
     Record* r = reinterpret_cast<Record*>(at);
     r->size = static_cast<uint32_t>(size);
     r->payload_bytes = static_cast<uint32_t>(payload_bytes);
-    if (payload_bytes != 0) memcpy(at + sizeof(Record), payload, payload_bytes);
+    if (payload_bytes != 0) memcpy(at + head, payload, payload_bytes);
     const bool was_empty = used_ == 0;
     used_ += size;
     // The writer sleeps while there is nothing to write, and batches for kFlushMs after the first
@@ -133,6 +173,11 @@ class Tracer {
     space_cv_.notify_all();
     if (writer_.joinable()) writer_.join();
     close(fd_);
+    // The buffers go; the (small) tracer object stays, for producers still looking at it, who see
+    // stopping_ under the lock and append nothing.
+    std::lock_guard<std::mutex> lock(mu_);
+    active_.reset();
+    spare_.reset();
   }
 
  private:
@@ -159,12 +204,14 @@ class Tracer {
   }
 
   void WriteBatch(const char* data, size_t used) {
-    std::string out;
-    out.reserve(used * 2);
+    std::string& out = out_;  // kept: its capacity is reused batch after batch
+    out.clear();
     for (size_t at = 0; at < used;) {
-      const Record* r = reinterpret_cast<const Record*>(data + at);
-      Format(*r, data + at + sizeof(Record), &out);
-      at += r->size;
+      Record r{};
+      memcpy(static_cast<void*>(&r), data + at, offsetof(Record, args));
+      memcpy(static_cast<void*>(r.args), data + at + offsetof(Record, args), r.nargs * sizeof(Arg));
+      Format(r, data + at + HeaderBytes(r.nargs), &out);
+      at += r.size;
     }
     size_t done = 0;
     while (done < out.size()) {
@@ -228,19 +275,17 @@ class Tracer {
   void FormatArg(const Arg& a, std::string* out) {
     AppendQuoted(out, a.key);
     *out += ':';
-    char buf[32];
     switch (a.kind) {
       case Arg::Kind::kUnsigned:
-        snprintf(buf, sizeof(buf), "%" PRIu64, a.value);
-        *out += buf;
+        AppendNumber(out, a.value);
         break;
       case Arg::Kind::kSigned:
-        snprintf(buf, sizeof(buf), "%" PRId64, static_cast<int64_t>(a.value));
-        *out += buf;
+        AppendNumber(out, static_cast<int64_t>(a.value));
         break;
       case Arg::Kind::kHex:
-        snprintf(buf, sizeof(buf), "\"0x%" PRIx64 "\"", a.value);
-        *out += buf;
+        *out += "\"0x";
+        AppendNumber(out, a.value, 16);
+        *out += '"';
         break;
       case Arg::Kind::kString:
         AppendQuoted(out, reinterpret_cast<const char*>(a.value));
@@ -248,7 +293,53 @@ class Tracer {
     }
   }
 
+  // A flow end or start: {"ph":"s","cat":"fence","name":"fence","pid":..,"tid":..,"ts":..,"id":..}
+  void Flow(char phase, uint32_t tid, int64_t ts, uint64_t id, std::string* out) {
+    *out += "{\"ph\":\"";
+    *out += phase;
+    *out += "\",\"cat\":\"fence\",\"name\":\"fence\",\"pid\":";
+    *out += pid_text_;
+    *out += ",\"tid\":";
+    AppendNumber(out, tid);
+    *out += ",\"ts\":";
+    AppendMicros(out, ts);
+    *out += ",\"id\":\"0x";
+    AppendNumber(out, id, 16);
+    *out += phase == 'f' ? "\",\"bp\":\"e\"},\n" : "\"},\n";
+  }
+
+  // One DMA job: the arrow from the submitter to the signal, the writes on the engine's track, the
+  // fence's signal on the fences track.
+  void FormatJob(const Record& r, const JobPayload& j, std::string* out) {
+    Announce(j.submit_tid, out);
+    Flow('s', j.submit_tid, j.submit_ns, r.id, out);
+    Record job = r;
+    job.phase = 'X';
+    job.payload = Payload::kNone;
+    job.nargs = 2;
+    job.args[0] = Arg{"entries", j.entries};
+    job.args[1] = Arg{"fence", r.id};
+    Format(job, nullptr, out);
+    Announce(j.fence_track, out);
+    Flow('f', j.fence_track, j.signal_ns, r.id, out);
+    Record signal = job;
+    signal.tid = j.fence_track;
+    signal.cat = "fence";
+    signal.name = "fence signalled";
+    signal.ts = j.signal_ns;
+    signal.dur = j.signal_end_ns - j.signal_ns;
+    signal.args[0] = Arg{"fence", r.id};
+    signal.args[1] = Str("error", j.error);
+    Format(signal, nullptr, out);
+  }
+
   void Format(const Record& r, const char* payload, std::string* out) {
+    if (r.payload == Payload::kJob) {
+      JobPayload j;
+      memcpy(&j, payload, sizeof(j));
+      FormatJob(r, j, out);
+      return;
+    }
     Announce(r.tid, out);
     *out += "{\"ph\":\"";
     *out += r.phase;
@@ -260,7 +351,11 @@ class Tracer {
     } else {
       AppendQuoted(out, r.name);
     }
-    *out += ",\"pid\":" + std::to_string(pid_) + ",\"tid\":" + std::to_string(r.tid) + ",\"ts\":";
+    *out += ",\"pid\":";
+    *out += pid_text_;
+    *out += ",\"tid\":";
+    AppendNumber(out, r.tid);
+    *out += ",\"ts\":";
     AppendMicros(out, r.ts);
     switch (r.phase) {
       case 'X':
@@ -275,9 +370,7 @@ class Tracer {
       case 'b':
       case 'e':
         *out += ",\"id\":\"0x";
-        char id[24];
-        snprintf(id, sizeof(id), "%" PRIx64, r.id);
-        *out += id;
+        AppendNumber(out, r.id, 16);
         *out += '"';
         if (r.phase == 'f') *out += ",\"bp\":\"e\"";
         break;
@@ -294,7 +387,8 @@ class Tracer {
       };
       if (ioctl) {
         // "handle=0x1 n_devices=4" -> "handle":"0x1","n_devices":"4", in the describer's order.
-        std::string text;
+        std::string& text = described_;
+        text.clear();
         if (r.describe != nullptr && r.payload == Payload::kStruct) r.describe(payload, &text);
         size_t at = 0;
         while (at < text.size()) {
@@ -311,7 +405,8 @@ class Tracer {
           at = end + 1;
         }
         sep();
-        *out += "\"result\":" + std::to_string(r.result);
+        *out += "\"result\":";
+        AppendNumber(out, r.result);
         if (r.result < 0) {
           const char* ename = strerrorname_np(-r.result);
           *out += ",\"errno\":";
@@ -334,6 +429,7 @@ class Tracer {
 
   const int fd_;
   const int pid_;
+  const std::string pid_text_;
   std::mutex mu_;
   std::condition_variable writer_cv_;  // records to write, or stopping
   std::condition_variable space_cv_;   // the active buffer was swapped out
@@ -342,6 +438,8 @@ class Tracer {
   size_t used_ = 0;                    // bytes of active_ in use (mu_)
   bool stopping_ = false;              // (mu_)
   std::unordered_set<uint32_t> announced_;  // writer thread only
+  std::string out_;                         // writer thread only: the batch's JSON
+  std::string described_;                   // writer thread only: one ioctl's decoded struct
   std::thread writer_;
 };
 
@@ -491,10 +589,24 @@ void AsyncEnd(const char* cat, const char* name, uint64_t id) {
   Emit(r, nullptr, 0);
 }
 
+void DmaJob(uint32_t engine_track, uint32_t fence_track, uint64_t id, uint32_t submit_tid,
+            int64_t submit_ns, int64_t start_ns, int64_t end_ns, uint64_t entries,
+            int64_t signal_ns, int64_t signal_end_ns, const char* error) {
+  if (!On()) return;
+  Record r = MakeRecord('J', engine_track, "dma", "page-table job", start_ns, {});
+  r.dur = end_ns > start_ns ? end_ns - start_ns : 0;
+  r.id = id;
+  r.payload = Payload::kJob;
+  const JobPayload j{fence_track, submit_tid, submit_ns, signal_ns, signal_end_ns, entries, error};
+  Emit(r, &j, sizeof(j));
+}
+
 void Ioctl(const char* name, unsigned long cmd, int64_t start_ns, int64_t end_ns, int result,
            Describer describe, const void* data, size_t size) {
   if (!On()) return;
-  Record r = MakeRecord('X', CurrentTid(), "ioctl", name, start_ns, {Hex("cmd", cmd)});
+  // The command's number only when the table does not know it (the name says it otherwise).
+  Record r = MakeRecord('X', CurrentTid(), "ioctl", name, start_ns, {});
+  if (describe == nullptr) r.args[r.nargs++] = Hex("cmd", cmd);
   r.dur = end_ns > start_ns ? end_ns - start_ns : 0;
   r.result = result;
   constexpr size_t kMaxStruct = 4096;

@@ -93,6 +93,12 @@ void FlowEnd(uint32_t track, uint64_t id, int64_t ts_ns);
 // A span of the process that may begin and end on different threads (evictions).
 void AsyncBegin(const char* cat, const char* name, uint64_t id, std::initializer_list<Arg> args = {});
 void AsyncEnd(const char* cat, const char* name, uint64_t id);
+// One page-table job of a DMA engine, recorded once it has signalled: the flow arrow from the
+// submitting thread (submit_ns) to the signal, the writes [start_ns, end_ns] on `engine_track`, the
+// signal [signal_ns, signal_end_ns] on `fence_track` with its error's name (static).
+void DmaJob(uint32_t engine_track, uint32_t fence_track, uint64_t id, uint32_t submit_tid,
+            int64_t submit_ns, int64_t start_ns, int64_t end_ns, uint64_t entries,
+            int64_t signal_ns, int64_t signal_end_ns, const char* error);
 // One ioctl on the calling thread: `data` (the struct as copied back, `size` bytes) is copied and
 // decoded by `describe` in the writer. `result` is 0 or -errno.
 void Ioctl(const char* name, unsigned long cmd, int64_t start_ns, int64_t end_ns, int result,

@@ -57,32 +57,32 @@ Code DmaEngine::TakeInjectedError() {
   return fail_code_;
 }
 
-void DmaEngine::TraceJob(const PteJob& job, uint64_t flow, int64_t start_ns,
-                         Clock::time_point engine_end) const {
+void DmaEngine::TraceWrites(Traced* t, const PteJob& job, int64_t start_ns,
+                            Clock::time_point engine_end) {
   const int64_t modelled = std::chrono::duration_cast<std::chrono::nanoseconds>(
                                engine_end.time_since_epoch()).count();
-  trace::Complete(trace_track_, "dma", "page-table job", start_ns,
-                  std::max(trace::NowNs(), modelled),
-                  {{"entries", job.entry_count()}, {"fence", flow}});
+  t->start_ns = start_ns;
+  t->end_ns = std::max(trace::NowNs(), modelled);
+  t->entries = job.entry_count();
 }
 
-void DmaEngine::Retire(Completion& done, Code error, uint64_t flow) const {
-  if (flow == 0) {
+void DmaEngine::Retire(Completion& done, Code error, const Traced& t) const {
+  if (t.id == 0) {
     done(error);
     return;
   }
   const int64_t start = trace::NowNs();
-  trace::FlowEnd(trace_fence_track_, flow, start);
   done(error);
-  trace::Complete(trace_fence_track_, "fence", "fence signalled", start, trace::NowNs(),
-                  {{"fence", flow}, trace::Str("error", CodeName(error))});
+  trace::DmaJob(trace_track_, trace_fence_track_, t.id, t.submit_tid, t.submit_ns, t.start_ns,
+                t.end_ns, t.entries, start, trace::NowNs(), CodeName(error));
 }
 
 void DmaEngine::Submit(PteJob job, Completion done) {
   Pending pending{std::move(job), std::move(done), Clock::now()};
   if (trace::On()) {
-    pending.trace = trace::NewId();
-    trace::FlowStart(trace::CurrentTid(), pending.trace, trace::NowNs());
+    pending.trace.id = trace::NewId();
+    pending.trace.submit_tid = trace::CurrentTid();
+    pending.trace.submit_ns = trace::NowNs();
   }
   enum class Path { kInline, kInlineTimed, kQueued } path = Path::kQueued;
   Code injected = Code::kOk;
@@ -115,11 +115,9 @@ void DmaEngine::Submit(PteJob job, Completion done) {
     scheduler_->Kick();
     return;
   }
-  const int64_t started = pending.trace != 0 ? trace::NowNs() : 0;
+  const int64_t started = pending.trace.id != 0 ? trace::NowNs() : 0;
   pending.job.Execute();
-  if (pending.trace != 0) {
-    TraceJob(pending.job, pending.trace, started, engine_end);
-  }
+  if (pending.trace.id != 0) TraceWrites(&pending.trace, pending.job, started, engine_end);
   if (path == Path::kInline) Retire(pending.done, injected, pending.trace);
   bool queued;
   {
@@ -161,9 +159,9 @@ Clock::time_point DmaEngine::Service() {
       const Clock::time_point finish = engine_free_ + std::chrono::nanoseconds(t.job_latency_ns);
       const Clock::time_point engine_end = engine_free_;
       mu_.Unlock();
-      const int64_t started = p.trace != 0 ? trace::NowNs() : 0;
+      const int64_t started = p.trace.id != 0 ? trace::NowNs() : 0;
       p.job.Execute();
-      if (p.trace != 0) TraceJob(p.job, p.trace, started, engine_end);
+      if (p.trace.id != 0) TraceWrites(&p.trace, p.job, started, engine_end);
       mu_.Lock();
       busy_ = false;
       retiring_.push_back(Retiring{std::move(p.done), injected, finish, p.trace});

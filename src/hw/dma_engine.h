@@ -68,30 +68,39 @@ class DmaEngine {
   void DebugFailNextJobs(int n, Code error) EXCLUDES(mu_);
 
  private:
-  // `trace` (base/trace.h): the flow id from the submitter to the fence's signal; 0 when not traced.
+  // A job's life for the trace (base/trace.h), recorded when it signals; id 0: not traced.
+  struct Traced {
+    uint64_t id = 0;
+    uint32_t submit_tid = 0;
+    int64_t submit_ns = 0;
+    int64_t start_ns = 0;  // its writes
+    int64_t end_ns = 0;
+    uint64_t entries = 0;
+  };
   struct Pending {
     PteJob job;
     Completion done;
     std::chrono::steady_clock::time_point submitted;
-    uint64_t trace = 0;
+    Traced trace;
   };
   // A job whose writes are done and whose completion is due at `finish`.
   struct Retiring {
     Completion done;
     Code error;
     std::chrono::steady_clock::time_point finish;
-    uint64_t trace = 0;
+    Traced trace;
   };
   friend class DmaScheduler;
   // Called by the scheduler's thread: retires every completion that is due and starts every job that
   // may start, then returns when it next has something to do (time_point::max(): nothing queued).
   std::chrono::steady_clock::time_point Service() EXCLUDES(mu_);
   Code TakeInjectedError() REQUIRES(mu_);
-  // Tracing: the job's writes as a span on the engine's track ([start, engine_end]), and a completion
-  // (the fence's signal, the end of the submitter's flow arrow) on the fences track.
-  void TraceJob(const PteJob& job, uint64_t flow, int64_t start_ns,
-                std::chrono::steady_clock::time_point engine_end) const;
-  void Retire(Completion& done, Code error, uint64_t flow) const;
+  // Tracing: the job's writes ran from `start_ns` to now, or to `engine_end` (the timing model's end
+  // of them) if later.
+  static void TraceWrites(Traced* t, const PteJob& job, int64_t start_ns,
+                          std::chrono::steady_clock::time_point engine_end);
+  // Calls `done` (the fence's signal) and records the traced job.
+  void Retire(Completion& done, Code error, const Traced& trace) const;
 
   const std::string name_;
   const uint32_t trace_track_;        // "<gpu>-sdma page tables"
