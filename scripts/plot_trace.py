@@ -77,7 +77,7 @@ def main():
     tracks = sorted({(e["pid"], e["tid"]) for e in shown if e.get("ph") in ("X", "i")},
                     key=lambda k: (sort.get(k, 0), k))
     row = {k: i for i, k in enumerate(tracks)}
-    fig, ax = plt.subplots(figsize=(14, 0.62 * len(tracks) + 1.6))
+    fig, ax = plt.subplots(figsize=(14, 0.7 * len(tracks) + 1.6))
 
     def x(ts):
         return (ts - t0) / 1000.0  # ms from the window's start
@@ -107,15 +107,16 @@ def main():
             elif e.get("cat") == "wait":
                 label += " (%s)" % e["args"].get("outcome", "")
             if width > (t1 - t0) / 1000.0 * 0.06:
-                ax.text(left + width / 2, y + (0.0 if depth == 0 else -0.02), label, ha="center",
-                        va="center", fontsize=6.5 if depth else 7, clip_on=True)
+                # A span's name above it; a nested one's inside it.
+                ax.text(left + width / 2, y + 0.37 if depth == 0 else y, label, ha="center",
+                        va="bottom" if depth == 0 else "center", fontsize=7, clip_on=True)
     # Instants.
     for e in shown:
         if e["ph"] != "i":
             continue
         y = len(tracks) - 1 - row[(e["pid"], e["tid"])]
-        ax.plot([x(e["ts"])], [y + 0.42], marker="v", color="#e15759", markersize=7)
-        ax.text(x(e["ts"]), y + 0.52, e["name"], fontsize=6.5, color="#e15759", ha="center")
+        ax.plot([x(e["ts"])], [y + 0.2], marker="v", color="#e15759", markersize=7)
+        ax.text(x(e["ts"]), y - 0.45, e["name"], fontsize=6.5, color="#e15759", ha="center")
     # Flows.
     starts = {e["id"]: e for e in shown if e["ph"] == "s"}
     for e in shown:

@@ -131,7 +131,7 @@ FutexResult WakeWord::Sleep(int64_t deadline_ns) {
   if (result != FutexResult::kInterrupted && deadline_ns != 0 && MonotonicNowNs() >= deadline_ns) {
     result = FutexResult::kTimedOut;
   }
-  if (traced_from != 0) TraceSleep("sleep", traced_from, result);
+  if (traced_from != 0) TraceSleep("wait", traced_from, result);
   return result;
 }
 

@@ -17,4 +17,9 @@ case "$preload" in
   *"$prefix/lib/vkfd/libvkfd-preload.so"*) ;;
   *) echo "FAIL: installed vkfd preloads '$preload'"; exit 1 ;;
 esac
+# The installed conformance runner, found by the installed tool.
+if [ -x "$build/libexec/vkfd/vkfd-conformance" ]; then
+  rules=$("$prefix/bin/vkfd" conformance --list 2>&1 | grep -c "kfd_ioctl_map_memory_to_gpu")
+  [ "$rules" -gt 0 ] || { echo "FAIL: installed vkfd conformance --list"; exit 1; }
+fi
 echo "ok: installed to $prefix, rocminfo lists 2 GPUs"
