@@ -447,11 +447,21 @@ std::mutex g_start_mu;
 // Never destroyed: a producer that loaded g_on just before Stop() may still append (and is dropped).
 std::atomic<Tracer*> g_tracer{nullptr};
 
+// Tracers that were stopped or abandoned stay reachable from here: never destroyed (a producer may
+// still be looking at one), and not a leak to LeakSanitizer.
+Tracer* g_retired[16];
+std::atomic<size_t> g_retired_count{0};
+void Retire(Tracer* tracer) {
+  const size_t i = g_retired_count.fetch_add(1, std::memory_order_relaxed);
+  if (i < sizeof(g_retired) / sizeof(g_retired[0])) g_retired[i] = tracer;
+}
+
 // In a forked child the writer thread does not exist and the buffer lock may be held by a thread
-// that does not exist either: leave the parent's tracer alone (leaked) and record nothing.
+// that does not exist either: leave the parent's tracer alone and record nothing.
 void AtForkChild() {
-  g_tracer.store(nullptr);
+  Tracer* tracer = g_tracer.exchange(nullptr);
   detail::g_on.store(false, std::memory_order_relaxed);
+  if (tracer != nullptr) Retire(tracer);
 }
 
 void Emit(Record& r, const void* payload, size_t bytes) {
@@ -533,7 +543,9 @@ void Stop() {
   std::lock_guard<std::mutex> lock(g_start_mu);
   detail::g_on.store(false, std::memory_order_relaxed);
   Tracer* tracer = g_tracer.exchange(nullptr);
-  if (tracer != nullptr && tracer->pid() == CurrentPid()) tracer->Shutdown();
+  if (tracer == nullptr) return;
+  if (tracer->pid() == CurrentPid()) tracer->Shutdown();
+  Retire(tracer);
 }
 
 void Complete(uint32_t track, const char* cat, const char* name, int64_t start_ns, int64_t end_ns,

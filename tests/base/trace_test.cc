@@ -1,0 +1,121 @@
+// base/trace.h: records from several threads become whole JSON lines, one per event, in a file that
+// stays a valid trace; a forked child records nothing into its parent's tracer; Stop writes the rest.
+#include "base/trace.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace vkfd::trace {
+namespace {
+
+class TraceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char path[] = "/tmp/vkfd-trace-test-XXXXXX";
+    const int fd = mkstemp(path);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(2, write(fd, "[\n", 2));
+    close(fd);
+    path_ = path;
+  }
+  void TearDown() override {
+    Stop();
+    unlink(path_.c_str());
+  }
+  std::vector<std::string> Lines() {
+    std::ifstream in(path_);
+    std::vector<std::string> lines;
+    std::string line;
+    while (std::getline(in, line)) lines.push_back(line);
+    return lines;
+  }
+  static size_t Count(const std::vector<std::string>& lines, const std::string& what) {
+    size_t n = 0;
+    for (const std::string& l : lines) n += l.find(what) != std::string::npos;
+    return n;
+  }
+  std::string path_;
+};
+
+void Describe2(const void* data, std::string* out) {
+  const int* v = static_cast<const int*>(data);
+  *out = "first=" + std::to_string(v[0]) + " second=" + std::to_string(v[1]);
+}
+
+TEST_F(TraceTest, OffRecordsNothing) {
+  EXPECT_FALSE(On());
+  Complete(CurrentTid(), "test", "nothing", 1, 2);
+  ASSERT_TRUE(Start(path_).ok());
+  Stop();
+  const auto lines = Lines();
+  ASSERT_EQ(1u, lines.size());
+  EXPECT_EQ("[", lines[0]);
+}
+
+TEST_F(TraceTest, ThreadsWriteWholeEventsAndStopWritesTheRest) {
+  ASSERT_TRUE(Start(path_).ok());
+  EXPECT_TRUE(On());
+  const uint32_t track = NewTrack("test track");
+  constexpr int kThreads = 4, kEach = 20000;  // more than one buffer: producers wait for the writer
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kEach; ++i) {
+        const int64_t now = NowNs();
+        Complete(CurrentTid(), "test", "span", now, now + 1000, {{"i", uint64_t(i)}});
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  const int pair[2] = {7, -3};
+  Ioctl("SOME_IOCTL", 0xc0104b01, NowNs(), NowNs() + 10, -4, Describe2, pair, sizeof(pair));
+  Instant(track, "test", "mark", {Str("what", "a \"quoted\" word")}, "line\nbreak");
+  Stop();
+  EXPECT_FALSE(On());
+  Complete(CurrentTid(), "test", "after stop", 1, 2);
+
+  const auto lines = Lines();
+  ASSERT_GT(lines.size(), 1u);
+  EXPECT_EQ("[", lines[0]);
+  for (size_t i = 1; i < lines.size(); ++i) {
+    ASSERT_EQ('{', lines[i].front()) << lines[i];
+    ASSERT_EQ("},", lines[i].substr(lines[i].size() - 2)) << lines[i];
+  }
+  EXPECT_EQ(size_t{kThreads} * kEach, Count(lines, "\"name\":\"span\""));
+  EXPECT_EQ(0u, Count(lines, "after stop"));
+  EXPECT_EQ(1u, Count(lines, "\"name\":\"SOME_IOCTL\""));
+  EXPECT_EQ(1u, Count(lines, "\"first\":\"7\",\"second\":\"-3\",\"result\":-4,\"errno\":\"EINTR\""));
+  EXPECT_EQ(1u, Count(lines, "\"what\":\"a \\\"quoted\\\" word\",\"detail\":\"line\\u000abreak\""));
+  EXPECT_GE(Count(lines, "\"thread_name\""), 2u);  // the threads, the track
+  EXPECT_EQ(1u, Count(lines, "\"name\":\"test track\""));
+}
+
+TEST_F(TraceTest, AForkedChildRecordsNothingIntoItsParentsTrace) {
+  ASSERT_TRUE(Start(path_).ok());
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const bool on = On();
+    Complete(CurrentTid(), "test", "in the child", 1, 2);
+    _exit(on ? 1 : 0);
+  }
+  int status = 0;
+  ASSERT_EQ(child, waitpid(child, &status, 0));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  Complete(CurrentTid(), "test", "in the parent", 1, 2);
+  Stop();
+  const auto lines = Lines();
+  EXPECT_EQ(0u, Count(lines, "in the child"));
+  EXPECT_EQ(1u, Count(lines, "in the parent"));
+}
+
+}  // namespace
+}  // namespace vkfd::trace
