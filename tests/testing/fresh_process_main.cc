@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "testing/test_list.h"
+#include "test_list.h"  // beside this file: some programs using it have no tests/ include path
 
 namespace {
 
