@@ -71,7 +71,7 @@ constexpr char kAbout[] =
     "when no rule failed, 1 when one did, 2 on usage errors, 128+N when stopped by signal N.";
 
 constexpr char kFooter[] =
-    "\nOn a machine with an AMD GPU (README: 'Checking a real driver'):\n"
+    "On a machine with an AMD GPU (README: 'Checking a real driver'):\n"
     "  vkfd conformance --json kfd-conformance.json\n"
     "Inside vkfd:\n"
     "  vkfd run --gpus 4 -- vkfd conformance --destructive";

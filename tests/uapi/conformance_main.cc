@@ -185,7 +185,9 @@ std::string JsonString(const std::string& s) {
 
 // What serves /dev/kfd, and the version it reports.
 std::string DescribeDevice(int* gpus) {
-  std::string served = getenv("VKFD_ROOT") != nullptr ? "vkfd (vkfd run)" : "the kernel's driver";
+  std::string served = getenv("VKFD_ROOT") != nullptr
+                           ? "vkfd (vkfd run)"
+                           : "not vkfd (the kernel's driver, or another emulator)";
   const int fd = open("/dev/kfd", O_RDWR | O_CLOEXEC);
   if (fd < 0) return served + ", /dev/kfd: " + strerror(errno);
   kfd_ioctl_get_version_args v{};
