@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "base/process_identity.h"
+#include "base/service_signals.h"
 
 namespace vkfd::trace {
 namespace detail {
@@ -133,7 +135,13 @@ class Tracer {
     spare_.reset(new char[kBufferBytes]);
     memset(active_.get(), 0, kBufferBytes);
     memset(spare_.get(), 0, kBufferBytes);
+    // Process-directed signals go to the program's threads, never to the writer; faults still reach
+    // their handler (base/service_signals.h).
+    const sigset_t mask = ServiceThreadSignalMask();
+    sigset_t old;
+    pthread_sigmask(SIG_SETMASK, &mask, &old);
     writer_ = std::thread([this] { WriterLoop(); });
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
   }
 
   int pid() const { return pid_; }

@@ -21,6 +21,7 @@
 // from NewTrack() ("gpu0 SDMA", "gpu 0x1000 queue 3 (AQL)"), which the writer names with a
 // thread_name metadata event (real threads get theirs from /proc). Timestamps are CLOCK_MONOTONIC.
 //
+// The writer thread blocks the signals a program directs at the process (base/service_signals.h).
 // Fork: the child's copy of a running tracer is switched off (its writer thread does not exist there);
 // Start() in the child opens a new one (the shim does, when the child opens a device).
 // Thread-safe. The buffer lock is a leaf: nothing is called while it is held.

@@ -409,7 +409,7 @@ TEST_F(ConformanceTest, kfd_ioctl_get_process_apertures_new_AperturesAndPolicies
 // A 6.1.y kernel built without CONFIG_HSA_AMD_SVM (kfd_chardev.c's stubs): the node does not
 // advertise HSA_CAP_SVMAPI_SUPPORTED, SET_XNACK_MODE and SVM answer EPERM, after
 // kfd_ioctl_svm_validate has checked that the user's size holds nattr attributes.
-TEST_F(ConformanceTest, WithoutSvmXnackAndSvmAreEpermAndValidateComesFirst) {
+TEST_F(ConformanceTest, kfd_ioctl_svm_WithoutSvmXnackAndSvmAreEpermAndValidateComesFirst) {
   kfd_ioctl_set_xnack_mode_args x{};
   x.xnack_enabled = -1;
   EXPECT_EQ(-1, Call(AMDKFD_IOC_SET_XNACK_MODE, &x));
