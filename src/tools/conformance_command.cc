@@ -68,7 +68,8 @@ constexpr char kAbout[] =
     "rule: pass, fail with what came back, or skip with why (needs 2 GPUs, large BAR, ...). Each\n"
     "rule runs in its own process, so the kernel frees whatever it allocated, also when it is\n"
     "interrupted (SIGINT, SIGTERM); nothing else is written but the --json file. Exit status: 0\n"
-    "when no rule failed, 1 when one did, 2 on usage errors, 128+N when stopped by signal N.";
+    "when no rule failed, 1 when one did (or /dev/kfd cannot be opened), 2 on usage errors,\n"
+    "128+N when stopped by signal N.";
 
 constexpr char kFooter[] =
     "On a machine with an AMD GPU (README: 'Checking a real driver'):\n"

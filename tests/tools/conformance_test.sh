@@ -22,6 +22,12 @@ list=$("$vkfd" run --gpus 4 -- "$vkfd" conformance --list)
 check 'grep -q "ConformanceTest.kfd_ioctl_map_memory_to_gpu_ResumesAtNSuccessAfterABogusDevice *kfd_ioctl_map_memory_to_gpu" <<<"$list"' \
   "--list names the rules and their kernel functions"
 
+# Outside vkfd on a machine without /dev/kfd: an error that says what is missing, not a table of skips.
+if [ ! -e /dev/kfd ]; then
+  err=$("$vkfd" conformance 2>&1 >/dev/null); rc=$?
+  check '[ $rc -eq 1 ] && grep -q "cannot open /dev/kfd" <<<"$err"' "no /dev/kfd: exit 1 and why (got $rc: $err)"
+fi
+
 # The whole suite inside vkfd, destructive rules included: nothing fails.
 tmp_before=$(ls -d /tmp/vkfd-conformance-* 2>/dev/null | wc -l)
 "$vkfd" run --gpus 4 -- "$vkfd" conformance --destructive --json "$work/all.json" >"$work/all.txt"

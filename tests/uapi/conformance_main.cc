@@ -341,6 +341,16 @@ int ParentMain(int argc, char** argv) {
     return 0;
   }
 
+  // Without a /dev/kfd to check every rule would be skipped for want of GPUs: say so instead.
+  if (const int fd = open("/dev/kfd", O_RDWR | O_CLOEXEC); fd < 0) {
+    fprintf(stderr,
+            "vkfd conformance: cannot open /dev/kfd: %s\n(no amdgpu driver loaded, or not in the group "
+            "that owns /dev/kfd — usually 'render'; to check vkfd: vkfd run -- vkfd conformance)\n",
+            strerror(errno));
+    return 1;
+  } else {
+    close(fd);
+  }
   utsname u{};
   uname(&u);
   int gpus = 0;
