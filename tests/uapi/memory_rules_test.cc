@@ -177,7 +177,9 @@ TEST_F(MemoryRulesTest, amdgpu_ttm_tt_get_user_pages_ReadOnlyIsEpermProtNoneAndH
     auto a = AllocArgs(0, addr, pages * kPage,
                        KFD_IOC_ALLOC_MEM_FLAGS_USERPTR | KFD_IOC_ALLOC_MEM_FLAGS_WRITABLE, addr);
     const int err = TryAlloc(&a);
-    if (err == 0) EXPECT_EQ(0, Free(a.handle));
+    if (err == 0) {
+      EXPECT_EQ(0, Free(a.handle));
+    }
     return err;
   };
   EXPECT_EQ(0, user(0, 2));
