@@ -1,5 +1,6 @@
 #include "uapi/cpu_mappings.h"
 
+#include <pthread.h>
 #include <sys/mman.h>
 
 #include <atomic>
@@ -55,6 +56,12 @@ std::map<uint64_t, Mapping>& Table() REQUIRES(g_mu) {
 }
 std::atomic<size_t> g_count{0};        // entries in the table
 std::atomic<bool> g_doorbells{false};  // a doorbell mapping was ever registered
+
+// fork(2) while another thread holds g_mu would leave the child's copy locked for good: the table
+// is taken around fork, as glibc does for malloc's arenas.
+void LockForFork() NO_THREAD_SAFETY_ANALYSIS { g_mu.Lock(); }
+void UnlockAfterFork() NO_THREAD_SAFETY_ANALYSIS { g_mu.Unlock(); }
+[[maybe_unused]] const int g_atfork = pthread_atfork(&LockForFork, &UnlockAfterFork, &UnlockAfterFork);
 
 bool Quiet() {
   return g_count.load(std::memory_order_acquire) == 0 &&

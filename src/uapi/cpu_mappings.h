@@ -22,7 +22,8 @@
 // refused by the host) instead of landing silently in a private copy the GPU never sees.
 //
 // Process-wide: one table, guarded by a mutex taken around the host call and the bookkeeping (never
-// while calling into the driver: object references are taken and dropped after it is released).
+// while calling into the driver: object references are taken and dropped after it is released), and
+// around fork (pthread_atfork), so a child never inherits it locked.
 // With no render-node mapping and no doorbell mapping ever made, munmap/mremap/mmap cost one load.
 #pragma once
 
