@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 #include "kfd/driver.h"
 #include "kfd/fault_points.h"
@@ -20,8 +21,8 @@ uint64_t PageAlign(uint64_t size) { return (size + kPage - 1) & ~(kPage - 1); }
 // 6.1.y: vma_lookup of the start (none: -EFAULT), then hmm_range_fault asking for write access
 // (KFD's userptr BOs are never read-only: amdgpu_ttm_tt_set_userptr(bo, addr, 0)), walking the
 // range in address order so the first offending piece decides — a hole (hmm_vma_walk_hole) or a
-// mapping without read permission (hmm_vma_walk_test) is -EFAULT, a mapping without write
-// permission -EPERM (hmm_vma_fault). Read from /proc/self/maps.
+// mapping without read permission or of a device (hmm_vma_walk_test) is -EFAULT, a mapping without
+// write permission -EPERM (hmm_vma_fault). Read from /proc/self/maps.
 Code UserRangeAccess(uint64_t addr, uint64_t size) {
   const uint64_t start = addr & ~(kPage - 1);
   const uint64_t end = PageAlign(addr + size);
@@ -36,6 +37,7 @@ Code UserRangeAccess(uint64_t addr, uint64_t size) {
   for (size_t pos = 0; pos < text.size() && cursor < end;) {
     size_t eol = text.find('\n', pos);
     if (eol == std::string::npos) eol = text.size();
+    const size_t start_of_line = pos;
     unsigned long lo = 0, hi = 0;
     char perms[5] = {};
     const bool parsed =
@@ -43,6 +45,11 @@ Code UserRangeAccess(uint64_t addr, uint64_t size) {
     pos = eol + 1;
     if (!parsed || hi <= cursor) continue;
     if (lo > cursor) return Code::kFault;            // a hole before this mapping
+    // A mapping of a device — a BO through the render node, doorbells, MMIO or the event page
+    // through /dev/kfd — is VM_IO | VM_PFNMAP on 6.1 (hmm_vma_walk_test: -EFAULT); in vkfd those
+    // are mappings of its memfds, all named "vkfd-...".
+    const std::string_view line(text.data() + start_of_line, eol - start_of_line);
+    if (line.find("/memfd:vkfd-") != std::string_view::npos) return Code::kFault;
     if (perms[0] != 'r') return Code::kFault;        // PROT_NONE (or write-only)
     if (perms[1] != 'w') return Code::kPermission;   // read-only
     cursor = hi;

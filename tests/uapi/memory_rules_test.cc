@@ -198,6 +198,21 @@ TEST_F(MemoryRulesTest, amdgpu_ttm_tt_get_user_pages_ReadOnlyIsEpermProtNoneAndH
   munmap(base + 7 * kPage, kPage);
 }
 
+// A BO mapped through the render node is VM_IO | VM_PFNMAP: not user pages (hmm_vma_walk_test).
+TEST_F(MemoryRulesTest, hmm_vma_walk_test_ADeviceMappingIsNotUserMemory) {
+  auto a = AllocArgs(0, kVa, kPage, kVram | KFD_IOC_ALLOC_MEM_FLAGS_PUBLIC);
+  ASSERT_EQ(0, TryAlloc(&a));
+  int err = 0;
+  void* p = MapCpu(render_[0], a.mmap_offset, kPage, &err);
+  ASSERT_NE(MAP_FAILED, p) << strerror(err);
+  const uint64_t addr = reinterpret_cast<uint64_t>(p);
+  auto u = AllocArgs(1, addr, kPage,
+                     KFD_IOC_ALLOC_MEM_FLAGS_USERPTR | KFD_IOC_ALLOC_MEM_FLAGS_WRITABLE, addr);
+  EXPECT_EQ(EFAULT, TryAlloc(&u));
+  EXPECT_EQ(0, backend_->Munmap(p, kPage));
+  EXPECT_EQ(0, Free(a.handle));
+}
+
 // The pages are got at ALLOC only (init_user_pages): MAP never looks at the range again.
 TEST_F(MemoryRulesTest, init_user_pages_MapDoesNotRecheckTheRange) {
   auto* p = static_cast<uint8_t*>(
