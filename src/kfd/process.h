@@ -5,11 +5,14 @@
 // mm, however often the device is opened); Teardown runs what the kernel runs when the mm goes away, and
 // after it the object holds nothing but its identity.
 //
-// Locking: mu_ is the kernel's p->mutex. Every operation takes it for its bookkeeping. Waits for
-// page-table updates run after it is released in MAP/UNMAP (the extension designs do the same); the
+// Locking: mu_ is the kernel's p->mutex. Every operation takes it for its bookkeeping. MAP and UNMAP
+// also hold it through their interruptible wait for the page-table updates, as 6.1.y does (the
+// March 2023 kgd_mem use-after-free fix; 6.1.0 unlocked first): another thread's ioctls of this
+// process — any that take p->mutex — wait (uninterruptibly, like mutex_lock) until that wait ends or
+// is interrupted; MAP's TLB flush runs after unlocking. The extension designs wait without it. The
 // driver's own synchronous waits — ACQUIRE_VM's kernel mappings, FREE and teardown waiting for the
-// last update of the memory they release — hold it: they wait for DMA jobs only, and a DMA completion
-// never takes a Process lock, so they cannot deadlock (kfd/driver.h has the lock order).
+// last update of the memory they release — hold it too. All of these wait for DMA jobs only, and a
+// DMA completion never takes a Process lock, so none can deadlock (kfd/driver.h has the lock order).
 //
 // Status codes are the kernel's error choices (uapi/ only translates them 1:1 to errno): e.g. an
 // unknown handle in MAP is kNoMemory, FREE of a mapped BO is kBusy, a repeated MAP on a GPU is a no-op
@@ -169,6 +172,9 @@ class Process {
   FenceRef RevertMapLocked(BufferObject* bo, ProcessDevice* pdd) REQUIRES(mu_);
   // MAP's (lightweight) and UNMAP's (heavyweight) TLB flush bookkeeping for the listed GPUs.
   void FlushTlbsLocked(std::span<const uint32_t> gpu_ids, bool heavyweight) REQUIRES(mu_);
+  // The VAs at which `bo` has a mapping on GPU `gpu`, in the order the kernel's attachment list
+  // has them (the upper half of AQL queue memory first).
+  static std::vector<uint64_t> MappedVasLocked(const BufferObject& bo, size_t gpu);
   // Page-table updates of `bo` not yet signalled.
   std::vector<FenceRef> PendingFencesLocked(const BufferObject& bo) REQUIRES(mu_);
 

@@ -17,6 +17,7 @@
 
 #include "base/process_identity.h"
 #include "base/user_memory.h"
+#include "uapi/cpu_mappings.h"
 #include "uapi/errno_table.h"
 #include "uapi/ioctl_table.h"
 
@@ -62,7 +63,10 @@ KfdDevice::Usage KfdDevice::CallerUsage() {
   return Usage{usage.bos, usage.mapped_bos};
 }
 
-KfdDevice::~KfdDevice() { FileTable::ForgetDevice(this); }
+KfdDevice::~KfdDevice() {
+  FileTable::ForgetDevice(this);
+  ForgetDeviceMappings(this);
+}
 
 int KfdDevice::Register(int fd, FileRecord record) {
   record.file_id = next_file_id_.fetch_add(1, std::memory_order_relaxed);
@@ -155,13 +159,16 @@ int KfdDevice::OpenRender(int minor, int flags) {
     errno = ENOENT;
     return -1;
   }
-  // A new open file description of the GPU's memfd: mmaps of it share the GPU's pages.
-  char path[64];
-  snprintf(path, sizeof(path), "/proc/self/fd/%d", driver_->node().gpu(gpu).memory->fd());
-  int fd = open(path, O_RDWR | (flags & O_CLOEXEC));
-  if (fd < 0) fd = fcntl(driver_->node().gpu(gpu).memory->fd(),
-                         (flags & O_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 3);
+  // An empty memfd: BOs are mapped by RenderMmap (uapi/cpu_mappings.h), which maps exactly the
+  // object's pages of the GPU's memory; an mmap that bypasses it reaches no GPU memory at all.
+  int fd = memfd_create("vkfd-render", (flags & O_CLOEXEC) ? MFD_CLOEXEC : 0);
   if (fd < 0) return -1;
+  if (fd == 0) {  // as OpenKfd: never hand out fd 0
+    int moved = fcntl(fd, (flags & O_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 3);
+    close(fd);
+    if (moved < 0) return -1;
+    fd = moved;
+  }
   FileRecord record;
   record.kind = FileRecord::Kind::kRender;
   record.gpu_index = static_cast<int8_t>(gpu);

@@ -10,6 +10,7 @@
 #include "kfd/mmap_offsets.h"
 #include "kfd/driver.h"
 #include "kfd/process.h"
+#include "uapi/cpu_mappings.h"
 #include "uapi/errno_table.h"
 #include "uapi/kfd_device.h"
 
@@ -41,6 +42,7 @@ void* KfdMmap(KfdDevice& device, void* addr, size_t length, int prot, int flags,
     madvise(mapped, length, MADV_DONTFORK);
     hw::DoorbellWatch::Global().Register(mapped, length,
                                          device.driver().node().queue_scheduler().kick_word());
+    NoteDoorbellMapping();  // munmap/mremap/MAP_FIXED now tell DoorbellWatch (uapi/cpu_mappings.h)
   }
   return mapped;
 }
