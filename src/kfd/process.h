@@ -205,6 +205,9 @@ class Process {
   Status SetScratchBackingVa(uint32_t gpu_id, uint64_t va) EXCLUDES(mu_);
   Status SetTrapHandler(uint32_t gpu_id, uint64_t tba, uint64_t tma) EXCLUDES(mu_);
   bool HasGpu(uint32_t gpu_id) EXCLUDES(mu_);
+  // kfd_process_device_data_by_id then kfd_bind_process_to_device, as IMPORT_DMABUF does them:
+  // kInvalidArgs unknown gpu, kNoDevice without a VM.
+  Status BindDevice(uint32_t gpu_id) EXCLUDES(mu_);
   // CREATE_QUEUE after argument checks: kInvalidArgs unknown gpu, kNoProcess unbound, kNoMemory
   // when the GPU has no doorbell slice left; then QueueTable::Create's errors.
   Result<CreatedQueue> CreateQueue(uint32_t gpu_id, const QueueProperties& props) EXCLUDES(mu_);

@@ -72,6 +72,11 @@ bool Process::HasGpu(uint32_t gpu_id) {
   return FindDeviceLocked(gpu_id) != nullptr;
 }
 
+Status Process::BindDevice(uint32_t gpu_id) {
+  MutexLock lock(&mu_);
+  return BoundDeviceLocked(gpu_id).status();
+}
+
 Result<CreatedQueue> Process::CreateQueue(uint32_t gpu_id, const QueueProperties& props) {
   const std::shared_ptr<QueueTable> table = queues();
   MutexLock lock(&mu_);
@@ -86,6 +91,7 @@ Result<CreatedQueue> Process::CreateQueue(uint32_t gpu_id, const QueueProperties
   gpu.vm_root = pdd->vm->root_phys();
   gpu.doorbell_slice = pdd->doorbell_slice;
   gpu.device = &driver_->device_queues(pdd->gpu_index);
+  gpu.smi = &driver_->smi(pdd->gpu_index);
   // The GPU engine's timing model as it is now (a topology's [dma], `vkfd run --dma-latency`): a
   // packet's completion is visible as late as a page-table job's would be.
   const hw::DmaTiming timing = driver_->node().gpu(pdd->gpu_index).dma->timing();
