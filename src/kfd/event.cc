@@ -85,8 +85,10 @@ Status EventTable::SetUserPage(uint8_t* host, uint64_t size) {
 Result<int> EventTable::MapKernelPage(uint64_t size) {
   MutexLock lock(&mu_);
   if (size > kEventPageBytes) return Code::kInvalidArgs;
-  if (user_page_) return Code::kInvalidArgs;  // the client's own BO is the page
-  VKFD_RETURN_IF_ERROR(EnsureKernelPageLocked());
+  // kfd_event_mmap: no page yet (no signal event created, no BO given) is -EINVAL; the page is
+  // never made here. A client's BO as the page: 6.1.y would remap __pa() of its vmap address (a
+  // kernel bug: arbitrary physical pages); vkfd refuses it instead (docs/semantics.md).
+  if (page_ == nullptr || user_page_) return Code::kInvalidArgs;
   mapped_size_ = size;
   return kernel_page_fd_;
 }

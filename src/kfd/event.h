@@ -80,8 +80,8 @@ class EventTable {
   // is smaller than 32 KiB (kfd_event_page_set).
   Status SetUserPage(uint8_t* host, uint64_t size) EXCLUDES(mu_);
   // The kernel-allocated page (made at the first signal event without a user page), for mmap of the
-  // EVENTS offset of /dev/kfd: its memfd, or -1. Mapping it sets the usable size (kInvalidArgs above
-  // 32 KiB).
+  // EVENTS offset of /dev/kfd: its memfd. Mapping it sets the usable size. kInvalidArgs above 32 KiB,
+  // before any page exists, and when the page is the client's BO.
   Result<int> MapKernelPage(uint64_t size) EXCLUDES(mu_);
 
   // WAIT_EVENTS. `timeout_ms` in the ABI's encoding (0 immediate, ~0u infinite); *remaining_ms gets

@@ -190,7 +190,7 @@ class Process {
   // ---- Events, queues, per-GPU trap/scratch state and /dev/kfd mmaps (process_queues.cc) ----
  public:
   // Where an mmap of /dev/kfd at some offset lands: bytes `offset..` of the file `fd` (owned by the
-  // driver: a GPU's memfd or the kernel event page).
+  // driver: a GPU's memfd or the kernel event page), or fresh zeroed pages when fd is -1.
   struct KfdMmapTarget {
     int fd = -1;
     uint64_t offset = 0;
@@ -225,8 +225,9 @@ class Process {
   // MAP in another thread, as a doorbell write would not).
   Result<uint64_t> SubmitToQueue(uint32_t queue_id, std::span<const uint8_t> packets, bool run_here)
       EXCLUDES(mu_);
-  // kfd_mmap: kNoDevice for an unknown gpu (doorbell, MMIO, reserved), kInvalidArgs for a wrong size or
-  // when nothing backs the offset (no DOORBELL / MMIO_REMAP BO on that GPU).
+  // kfd_mmap: kNoDevice for an unknown gpu (doorbell, MMIO, reserved), kInvalidArgs for a wrong size
+  // (doorbells: the process slice; MMIO: one page; reserved: KFD_CWSR_TBA_TMA_SIZE) or an event page
+  // that does not exist. Doorbells are allocated on demand, MMIO needs no BO.
   Result<KfdMmapTarget> ResolveKfdMmap(uint64_t offset, uint64_t size) EXCLUDES(mu_);
 
  private:

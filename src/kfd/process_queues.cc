@@ -164,19 +164,24 @@ Result<Process::KfdMmapTarget> Process::ResolveKfdMmap(uint64_t offset, uint64_t
     const hw::DoorbellAperture& doorbells = *driver_->node().gpu(pdd->gpu_index).doorbells;
     return KfdMmapTarget{doorbells.fd(), doorbells.SliceOffset(pdd->doorbell_slice)};
   } else if (type == kMmapTypeMmio) {
+    // kfd_mmio_mmap: one page, the GPU's HDP-flush remap page — no BO needed.
     if (size != kMmioRemapSize) return Code::kInvalidArgs;
     wanted = Domain::kMmioRemap;
   } else {
-    return Code::kInvalidArgs;  // the reserved-memory type: nothing is reserved
+    // kfd_reserved_mem_mmap: exactly KFD_CWSR_TBA_TMA_SIZE, fresh zeroed pages at every mmap (6.1.y
+    // leaks the previous ones; vkfd's are the mapping's own).
+    if (size != kCwsrTbaTmaSize) return Code::kInvalidArgs;
+    return KfdMmapTarget{-1, 0};
   }
-  // The hardware page behind the offset is what the process's DOORBELL / MMIO_REMAP BO maps; vkfd
-  // backs both with that BO's range of the GPU's memfd.
+  // The hardware page behind the offset is what the process's MMIO_REMAP BO maps; vkfd backs it with
+  // that BO's range of the GPU's memfd, so both views agree. Without such a BO nothing on the GPU
+  // side can reach the page: a zeroed page of the mapping's own.
   for (auto& [id, bo] : pdd->handles) {
     if (bo->domain == wanted) {
       return KfdMmapTarget{driver_->node().gpu(bo->owner).memory->fd(), bo->memfd_offset};
     }
   }
-  return Code::kInvalidArgs;
+  return KfdMmapTarget{-1, 0};
 }
 
 }  // namespace vkfd::kfd

@@ -47,6 +47,12 @@ printf '[[gpu]]\nmodel = "mi210"\ncount = 3\n' >"$tmp/good.toml"
 (cd / && "$vkfd" run --topology "$tmp/good.toml" -- ls /dev/dri) | grep -q renderD130 ||
   fail "run with a topology file lists its render nodes"
 
+# amdgpu's module parameters with 6.1.y's defaults (issue 12 item 10).
+[ "$("$vkfd" run --gpus 2 -- cat /sys/module/amdgpu/parameters/cwsr_enable)" = 1 ] ||
+  fail "cwsr_enable under /sys/module/amdgpu/parameters"
+[ "$("$vkfd" run --gpus 2 -- cat /sys/module/amdgpu/parameters/noretry)" = -1 ] ||
+  fail "noretry under /sys/module/amdgpu/parameters"
+
 # A program that never touches /dev/kfd is unaffected.
 [ "$("$vkfd" run --gpus 2 -- ls /)" = "$(ls /)" ] || fail "ls / differs under vkfd run"
 "$vkfd" run -- sh -c 'exit 7'; [ $? -eq 7 ] || fail "exit status is passed through"
