@@ -198,7 +198,8 @@ class Process {
   // Held by the caller for as long as it uses it: Teardown drops the process's reference.
   std::shared_ptr<EventTable> events() EXCLUDES(mu_);
   // CREATE_EVENT's event_page_offset: the GTT BO `handle` becomes the event page and FREE refuses it.
-  // kInvalidArgs: a page exists, unknown gpu or handle, not a GTT BO; binding errors passed through.
+  // kInvalidArgs: a page exists, unknown gpu or handle, a userptr/DOORBELL/MMIO_REMAP BO, smaller than
+  // 32 KiB; binding errors passed through.
   Status SetEventPage(uint64_t handle) EXCLUDES(mu_);
   // SET_SCRATCH_BACKING_VA (kInvalidArgs unknown gpu, kNoDevice unbound) and SET_TRAP_HANDLER
   // (kInvalidArgs unknown gpu, kNoProcess unbound).

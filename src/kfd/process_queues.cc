@@ -41,8 +41,12 @@ Status Process::SetEventPage(uint64_t handle) {
   if (!bound.ok()) return bound.status();
   BufferObject* bo = bound.value()->Find(HandleIdr(handle));
   if (bo == nullptr) return Status(Code::kInvalidArgs);
-  // amdgpu_amdkfd_map_gtt_bo_to_kernel: only a GTT BO can be kmapped (a userptr BO gives -EINVAL).
-  if (bo->domain != Domain::kGtt) return Status(Code::kInvalidArgs);
+  // amdgpu_amdkfd_gpuvm_map_gtt_bo_to_kernel: a userptr BO is -EINVAL; any other is pinned to GTT
+  // (amdgpu_bo_pin moves a VRAM BO there) and kmapped. vkfd keeps a VRAM BO where it is — the same
+  // pages for every view of it. DOORBELL and MMIO_REMAP BOs (SG BOs over a BAR) are refused.
+  if (bo->domain != Domain::kGtt && bo->domain != Domain::kVram) {
+    return Status(Code::kInvalidArgs);
+  }
   uint8_t* host = driver_->node().gpu(bo->owner).memory->HostPtr(bo->memfd_offset);
   VKFD_RETURN_IF_ERROR(table->SetUserPage(host, bo->backing_size));
   signal_handle_ = handle;

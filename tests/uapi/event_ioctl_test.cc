@@ -158,6 +158,16 @@ TEST_F(EventIoctlTest, kfd_event_page_set_AnEventPageBoSmallerThan32KiBIsEinval)
   EXPECT_EQ(EINVAL, errno);
 }
 
+TEST_F(EventIoctlTest, amdgpu_amdkfd_gpuvm_map_gtt_bo_to_kernel_AVramBoCanBeTheEventPage) {
+  // 6.1.y pins the BO to GTT (amdgpu_bo_pin moves a VRAM BO) and kmaps it; only userptr BOs fail.
+  Buffer vram = DeviceMemory(0, kVa + 0x200000000ull, kEventPageBytes, {0});
+  kfd_ioctl_create_event_args a{};
+  a.event_type = kEventTypeSignal;
+  a.event_page_offset = vram.handle;
+  ASSERT_EQ(0, Call(AMDKFD_IOC_CREATE_EVENT, &a)) << strerror(errno);
+  EXPECT_EQ(~0ull, vram.at<volatile uint64_t>(0)[a.event_slot_index]);  // slots UNSIGNALED
+}
+
 TEST_F(EventIoctlTest, set_event_from_interrupt_TheGpuSignalsDebugEvents) {
   // A DEBUG event's slot written by RELEASE_MEM with its id: the interrupt sets it
   // (event_can_be_gpu_signaled), though SET_EVENT may not.
