@@ -20,6 +20,7 @@ Result<std::unique_ptr<Driver>> Driver::Create(hw::Topology topology) {
         static_cast<uint32_t>(gpu.property("num_sdma_engines").value_or(2)),
         static_cast<uint32_t>(gpu.property("num_sdma_xgmi_engines").value_or(0)),
         static_cast<uint32_t>(gpu.property("num_sdma_queues_per_engine").value_or(8))));
+    driver->smi_.push_back(std::make_unique<SmiEvents>());
   }
   return driver;
 }

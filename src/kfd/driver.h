@@ -31,6 +31,7 @@
 #include "kfd/device_queues.h"
 #include "kfd/gem_objects.h"
 #include "kfd/memory_limits.h"
+#include "kfd/smi_events.h"
 
 namespace vkfd::kfd {
 
@@ -46,6 +47,8 @@ class Driver {
   MemoryLimits& limits() { return *limits_; }
   // The device_queue_manager state of GPU `index` (queue counts and SDMA slots of all processes).
   DeviceQueues& device_queues(size_t index) { return *device_queues_[index]; }
+  // GPU `index`'s SMI event clients (kfd_dev->smi_clients).
+  SmiEvents& smi(size_t index) { return *smi_[index]; }
   size_t gpu_count() const { return node_->gpu_count(); }
   uint32_t gpu_id(size_t index) const { return node_->topology().gpus[index].gpu_id; }
   std::optional<size_t> GpuIndex(uint32_t gpu_id) const;
@@ -71,6 +74,7 @@ class Driver {
   std::unique_ptr<MemoryLimits> limits_;
   std::vector<std::unique_ptr<DeviceQueues>> device_queues_;
   std::vector<std::unique_ptr<GemObjects>> gem_;
+  std::vector<std::unique_ptr<SmiEvents>> smi_;
   Mutex mu_;
   std::map<int, std::shared_ptr<Process>> processes_ GUARDED_BY(mu_);
   std::vector<std::shared_ptr<Process>> retired_ GUARDED_BY(mu_);  // torn down, kept until ~Driver

@@ -196,7 +196,7 @@ class Process {
   // ---- Events, queues, per-GPU trap/scratch state and /dev/kfd mmaps (process_queues.cc) ----
  public:
   // Where an mmap of /dev/kfd at some offset lands: bytes `offset..` of the file `fd` (owned by the
-  // driver: a GPU's memfd or the kernel event page).
+  // driver: a GPU's memfd or the kernel event page), or fresh zeroed pages when fd is -1.
   struct KfdMmapTarget {
     int fd = -1;
     uint64_t offset = 0;
@@ -204,13 +204,17 @@ class Process {
   // Held by the caller for as long as it uses it: Teardown drops the process's reference.
   std::shared_ptr<EventTable> events() EXCLUDES(mu_);
   // CREATE_EVENT's event_page_offset: the GTT BO `handle` becomes the event page and FREE refuses it.
-  // kInvalidArgs: a page exists, unknown gpu or handle, not a GTT BO; binding errors passed through.
+  // kInvalidArgs: a page exists, unknown gpu or handle, a userptr/DOORBELL/MMIO_REMAP BO, smaller than
+  // 32 KiB; binding errors passed through.
   Status SetEventPage(uint64_t handle) EXCLUDES(mu_);
   // SET_SCRATCH_BACKING_VA (kInvalidArgs unknown gpu, kNoDevice unbound) and SET_TRAP_HANDLER
   // (kInvalidArgs unknown gpu, kNoProcess unbound).
   Status SetScratchBackingVa(uint32_t gpu_id, uint64_t va) EXCLUDES(mu_);
   Status SetTrapHandler(uint32_t gpu_id, uint64_t tba, uint64_t tma) EXCLUDES(mu_);
   bool HasGpu(uint32_t gpu_id) EXCLUDES(mu_);
+  // kfd_process_device_data_by_id then kfd_bind_process_to_device, as IMPORT_DMABUF does them:
+  // kInvalidArgs unknown gpu, kNoDevice without a VM.
+  Status BindDevice(uint32_t gpu_id) EXCLUDES(mu_);
   // CREATE_QUEUE after argument checks: kInvalidArgs unknown gpu, kNoProcess unbound, kNoMemory
   // when the GPU has no doorbell slice left; then QueueTable::Create's errors.
   Result<CreatedQueue> CreateQueue(uint32_t gpu_id, const QueueProperties& props) EXCLUDES(mu_);
@@ -228,8 +232,9 @@ class Process {
   // MAP in another thread, as a doorbell write would not).
   Result<uint64_t> SubmitToQueue(uint32_t queue_id, std::span<const uint8_t> packets, bool run_here)
       EXCLUDES(mu_);
-  // kfd_mmap: kNoDevice for an unknown gpu (doorbell, MMIO, reserved), kInvalidArgs for a wrong size or
-  // when nothing backs the offset (no DOORBELL / MMIO_REMAP BO on that GPU).
+  // kfd_mmap: kNoDevice for an unknown gpu (doorbell, MMIO, reserved), kInvalidArgs for a wrong size
+  // (doorbells: the process slice; MMIO: one page; reserved: KFD_CWSR_TBA_TMA_SIZE) or an event page
+  // that does not exist. Doorbells are allocated on demand, MMIO needs no BO.
   Result<KfdMmapTarget> ResolveKfdMmap(uint64_t offset, uint64_t size) EXCLUDES(mu_);
 
  private:

@@ -207,15 +207,18 @@ constexpr IoctlDesc kRows[] = {
     Row<AMDKFD_IOC_GET_QUEUE_WAVE_STATE, GetQueueWaveState, DescWaveState>(
         "GET_QUEUE_WAVE_STATE", "compute queues not running: empty control stack; EINVAL SDMA or "
                                 "active, EFAULT unknown"),
-    Row<AMDKFD_IOC_GET_DMABUF_INFO, NotImplemented<kfd_ioctl_get_dmabuf_info_args>,
-        DescDmabufInfo>("GET_DMABUF_INFO", "not implemented: EINVAL (no dma-buf)"),
-    Row<AMDKFD_IOC_IMPORT_DMABUF, NotImplemented<kfd_ioctl_import_dmabuf_args>, DescImportDmabuf>(
-        "IMPORT_DMABUF", "not implemented: EINVAL (no dma-buf)"),
+    Row<AMDKFD_IOC_GET_DMABUF_INFO, GetDmabufInfo, DescDmabufInfo>(
+        "GET_DMABUF_INFO", "6.1's errors: EBADF closed fd, EINVAL not a dma-buf or not amdgpu's "
+                           "(vkfd exports none)"),
+    Row<AMDKFD_IOC_IMPORT_DMABUF, ImportDmabuf, DescImportDmabuf>(
+        "IMPORT_DMABUF", "6.1's errors: EBADF closed fd, EINVAL not a dma-buf, unknown gpu or not "
+                         "amdgpu's; ENODEV unbound"),
     Row<AMDKFD_IOC_ALLOC_QUEUE_GWS, AllocQueueGws, DescGws>(
         "ALLOC_QUEUE_GWS", "bookkeeping as 6.1: one GWS queue per process and GPU (EBUSY), "
                            "first_gws 0; ENODEV without GWS"),
-    Row<AMDKFD_IOC_SMI_EVENTS, NotImplemented<kfd_ioctl_smi_events_args>, DescSmi>(
-        "SMI_EVENTS", "not implemented: EINVAL (ROCm 5.2 never sends it)"),
+    Row<AMDKFD_IOC_SMI_EVENTS, SmiEvents, DescSmi>(
+        "SMI_EVENTS", "an fd per client: write(2) the event mask, read(2) the kernel's text lines; "
+                      "VM faults (EINVAL unknown gpu)"),
     Row<AMDKFD_IOC_SVM, Svm, DescSvm>(
         "SVM", "as 6.1.y without CONFIG_HSA_AMD_SVM: EINVAL when the size cannot hold nattr "
                "attributes (kfd_ioctl_svm_validate), else EPERM; capability bit 27 clear"),
