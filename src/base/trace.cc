@@ -32,7 +32,7 @@ std::atomic<bool> g_on{false};
 
 namespace {
 
-enum class Payload : uint8_t { kNone, kStruct, kDetail, kName, kJob };
+enum class Payload : uint8_t { kNone, kStruct, kDetail, kName, kJob, kDescribed };
 
 // A DMA job's life in one record (DmaJob): the writer makes four events of it.
 struct JobPayload {
@@ -385,7 +385,8 @@ class Tracer {
       default:
         break;
     }
-    const bool ioctl = r.payload == Payload::kStruct || r.cat == std::string_view("ioctl");
+    const bool ioctl = r.payload == Payload::kStruct || r.payload == Payload::kDescribed ||
+                       r.cat == std::string_view("ioctl");
     if (r.nargs != 0 || r.payload == Payload::kDetail || ioctl) {
       *out += ",\"args\":{";
       bool first = true;
@@ -398,6 +399,7 @@ class Tracer {
         std::string& text = described_;
         text.clear();
         if (r.describe != nullptr && r.payload == Payload::kStruct) r.describe(payload, &text);
+        if (r.payload == Payload::kDescribed) text.assign(payload, r.payload_bytes);
         size_t at = 0;
         while (at < text.size()) {
           size_t end = text.find(' ', at);
@@ -619,6 +621,16 @@ void DmaJob(uint32_t engine_track, uint32_t fence_track, uint64_t id, uint32_t s
   r.payload = Payload::kJob;
   const JobPayload j{fence_track, submit_tid, submit_ns, signal_ns, signal_end_ns, entries, error};
   Emit(r, &j, sizeof(j));
+}
+
+void IoctlDescribed(const char* name, unsigned long cmd, int64_t start_ns, int64_t end_ns,
+                    int result, std::string_view described) {
+  if (!On()) return;
+  Record r = MakeRecord('X', CurrentTid(), "ioctl", name, start_ns, {Hex("cmd", cmd)});
+  r.dur = end_ns > start_ns ? end_ns - start_ns : 0;
+  r.result = result;
+  r.payload = Payload::kDescribed;
+  Emit(r, described.data(), described.size());
 }
 
 void Ioctl(const char* name, unsigned long cmd, int64_t start_ns, int64_t end_ns, int result,

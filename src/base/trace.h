@@ -104,5 +104,8 @@ void DmaJob(uint32_t engine_track, uint32_t fence_track, uint64_t id, uint32_t s
 // decoded by `describe` in the writer. `result` is 0 or -errno.
 void Ioctl(const char* name, unsigned long cmd, int64_t start_ns, int64_t end_ns, int result,
            Describer describe, const void* data, size_t size);
+// One ioctl refused before its handler ran, its arguments already decoded ("k=v k=v", copied).
+void IoctlDescribed(const char* name, unsigned long cmd, int64_t start_ns, int64_t end_ns,
+                    int result, std::string_view described);
 
 }  // namespace vkfd::trace
