@@ -1,5 +1,6 @@
-// vkfd-conformance: vkfd's raw-ioctl conformance tests (tests/uapi: conformance_test.cc,
-// queue_ioctl_test.cc, queue_test.cc, through preload_backend.cc — plain open/ioctl/mmap on /dev/kfd)
+// vkfd-conformance: vkfd's raw-ioctl conformance tests (tests/uapi: VKFD_CONFORMANCE_RULES in
+// tests/CMakeLists.txt — conformance_test.cc, memory_rules_test.cc, ... — and queue_ioctl_test.cc,
+// queue_test.cc, through preload_backend.cc: plain open/ioctl/mmap on /dev/kfd)
 // as a program that checks whatever serves /dev/kfd: the amdgpu driver of a real machine, vkfd under
 // `vkfd run`, another emulator. `vkfd conformance` runs it (src/tools/conformance_command.cc); it
 // prints one row per rule: the rule, the 6.1 kernel function it follows, and pass / fail (what came
