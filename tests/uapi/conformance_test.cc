@@ -523,7 +523,6 @@ TEST_F(HiveTest, PeerVramInAHiveIsReachedWithoutTheSystemBit) {
 // ---------------------------------------------------------------------------------------------------
 // Real signals during the page-table wait.
 
-using testing::kUnderTsan;
 using testing::ThreadSignalTimer;
 
 class SignalTest : public ConformanceTest {
