@@ -529,7 +529,6 @@ TEST_F(HiveTest, amdgpu_vm_bo_update_PeerVramInAHiveIsReachedWithoutTheSystemBit
 // ---------------------------------------------------------------------------------------------------
 // Real signals during the page-table wait.
 
-using testing::kUnderTsan;
 using testing::ThreadSignalTimer;
 
 class SignalTest : public ConformanceTest {

@@ -799,20 +799,32 @@ TEST_F(ExtSlowDmaTest, FenceWaitWithSaRestartRestartsAndNeverOutlivesTheDeadline
   Arm(0, 0);
   EXPECT_GE(now, deadline);
   EXPECT_LT(now, deadline + Slack());
-  EXPECT_GT(signals(), kUnderTsan ? 0 : 3);
+  EXPECT_GT(signals(), 0);  // how many: the host's scheduling (a timer's signals coalesce)
 }
 
 TEST_F(ExtSlowDmaTest, CommitInterruptedWithoutSaRestartHasNoVisibleEffect) {
   InstallHandler(/*restart=*/false);
   const uint64_t h = Alloc(0, kVa, 2 * kMiB);
-  const auto views = Snapshot();
-  const auto available = AvailableAll();
-  const auto pages = TablePagesAll();
+  auto views = Snapshot();
+  auto available = AvailableAll();
+  auto pages = TablePagesAll();
   uint32_t failed = 0;
-  Arm(10 * kMs, 10 * kMs);
-  EXPECT_EQ(-1, Atomic(h, AllIds(), VKFD_MAP_ATOMIC_COMMIT, &failed, /*check=*/false));
-  EXPECT_EQ(EINTR, errno);
-  Arm(0, 0);
+  // A signal every 10 ms during 50 ms jobs. Completion wins over a signal that finds the jobs done
+  // (a waiter the host did not run for 50 ms): that commit succeeded; undo it and try again.
+  int r = 0, err = 0;
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    views = Snapshot();
+    available = AvailableAll();
+    pages = TablePagesAll();
+    Arm(10 * kMs, 10 * kMs);
+    r = Atomic(h, AllIds(), VKFD_MAP_ATOMIC_COMMIT, &failed, /*check=*/false);
+    err = errno;
+    Arm(0, 0);
+    if (r != 0) break;
+    ASSERT_EQ(0, KfdMap(h, AllIds(), AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, false));
+  }
+  EXPECT_EQ(-1, r);
+  EXPECT_EQ(EINTR, err);
   EXPECT_EQ(AllCount(), failed);
   EXPECT_GE(signals(), 1);
   // At return, and while the engines would still be running the call's jobs had it not waited for
@@ -838,7 +850,7 @@ TEST_F(ExtSlowDmaTest, CommitWithSaRestartCompletesDespiteSignals) {
   const int err = errno;
   Arm(0, 0);
   EXPECT_EQ(0, r) << strerror(err);
-  EXPECT_GT(signals(), kUnderTsan ? 0 : 3);
+  EXPECT_GT(signals(), 0);  // how many: the host's scheduling (a timer's signals coalesce)
   // Complete at return: no waiting needed to see it.
   for (size_t g = 0; g < gpus_.size(); ++g) EXPECT_TRUE(MappedAt(g, kVa)) << g;
   EXPECT_EQ("", backend_->CheckInvariant());
