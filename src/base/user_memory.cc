@@ -6,6 +6,7 @@
 // fast path free of sigprocmask system calls: a good pointer costs one _setjmp and a memcpy.
 #include "base/user_memory.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -14,6 +15,9 @@
 #include <atomic>
 #include <cerrno>
 #include <mutex>
+#include <new>
+
+#include "base/process_identity.h"
 
 // Dispositions are installed with glibc's __sigaction, never through the `sigaction` symbol: inside the
 // LD_PRELOAD interposer that symbol is the shim's wrapper, which routes SIGSEGV/SIGBUS back here.
@@ -73,7 +77,11 @@ void FaultHandler(int sig, siginfo_t* info, void* ucontext) {
   ForwardFault(sig, info, ucontext);
 }
 
+// A forked child's copy of g_chain_mu may be held by a thread that does not exist there.
+void ResetChainLockInChild() { new (&g_chain_mu) std::mutex(); }
+
 void InstallOnce() {
+  pthread_atfork(nullptr, nullptr, ResetChainLockInChild);
   struct sigaction sa {};
   sa.sa_sigaction = FaultHandler;
   sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
@@ -152,15 +160,26 @@ GuardedMemcpy(void* dst, const void* src, size_t n) {
 #endif
 #endif
 
-#ifdef VKFD_COPY_WITH_PROCESS_VM
-bool KernelCopy(void* dst, const void* src, size_t n, bool to_user) {
+// The kernel copies between our address space and itself and reports a bad address as EFAULT: no
+// signal is raised, so the result does not depend on the calling thread's signal mask or on the
+// handlers the program installed (it may block SIGSEGV, or replace our handler with sigset() or a
+// raw rt_sigaction). One system call per copy. -1 if the host refuses the call (a seccomp filter):
+// the guarded copy is used then.
+int KernelCopy(void* dst, const void* src, size_t n, bool to_user) {
+  static std::atomic<bool> unavailable{false};
+  if (unavailable.load(std::memory_order_relaxed)) return -1;
   iovec local{to_user ? const_cast<void*>(src) : dst, n};
   iovec remote{to_user ? dst : const_cast<void*>(src), n};
-  const ssize_t done = to_user ? process_vm_writev(getpid(), &local, 1, &remote, 1, 0)
-                               : process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-  return done == static_cast<ssize_t>(n);
+  const pid_t self = static_cast<pid_t>(CurrentPid());
+  const ssize_t done = to_user ? process_vm_writev(self, &local, 1, &remote, 1, 0)
+                               : process_vm_readv(self, &local, 1, &remote, 1, 0);
+  if (done == static_cast<ssize_t>(n)) return 1;
+  if (done < 0 && (errno == ENOSYS || errno == EPERM)) {
+    unavailable.store(true, std::memory_order_relaxed);
+    return -1;
+  }
+  return 0;  // EFAULT, or a short copy: a page in the range is bad
 }
-#endif
 
 }  // namespace
 
@@ -170,35 +189,38 @@ void SetWriteFaultHook(WriteFaultHook hook) {
   g_write_fault_hook.store(hook, std::memory_order_release);
 }
 
+// User copies go through the kernel (KernelCopy): the fault-recovery path must not depend on the
+// program's signal mask and handlers. Bulk copies between ranges of our own (CopyGuarded, on vkfd's
+// threads) keep the guarded memcpy.
 Status CopyFromUser(void* dst, uint64_t user_src, size_t n) {
   if (n == 0) return Status::Ok();
   if (!AccessOk(user_src, n)) return Status(Code::kFault);
-#ifdef VKFD_COPY_WITH_PROCESS_VM
-  if (!KernelCopy(dst, reinterpret_cast<const void*>(user_src), n, false)) return Status(Code::kFault);
-#else
+  const int copied = KernelCopy(dst, reinterpret_cast<const void*>(user_src), n, false);
+  if (copied >= 0) return copied == 1 ? Status::Ok() : Status(Code::kFault);
+#ifndef VKFD_COPY_WITH_PROCESS_VM
   InstallFaultRecovery();
-  if (!GuardedCopy(dst, reinterpret_cast<const void*>(user_src), n)) return Status(Code::kFault);
+  if (GuardedCopy(dst, reinterpret_cast<const void*>(user_src), n)) return Status::Ok();
 #endif
-  return Status::Ok();
+  return Status(Code::kFault);
 }
 
 Status CopyToUser(uint64_t user_dst, const void* src, size_t n) {
   if (n == 0) return Status::Ok();
   if (!AccessOk(user_dst, n)) return Status(Code::kFault);
-#ifdef VKFD_COPY_WITH_PROCESS_VM
-  if (!KernelCopy(reinterpret_cast<void*>(user_dst), src, n, true)) return Status(Code::kFault);
-#else
+  const int copied = KernelCopy(reinterpret_cast<void*>(user_dst), src, n, true);
+  if (copied >= 0) return copied == 1 ? Status::Ok() : Status(Code::kFault);
+#ifndef VKFD_COPY_WITH_PROCESS_VM
   InstallFaultRecovery();
-  if (!GuardedCopy(reinterpret_cast<void*>(user_dst), src, n)) return Status(Code::kFault);
+  if (GuardedCopy(reinterpret_cast<void*>(user_dst), src, n)) return Status::Ok();
 #endif
-  return Status::Ok();
+  return Status(Code::kFault);
 }
 
 Status CopyGuarded(void* dst, const void* src, size_t n) {
   if (n == 0) return Status::Ok();
 #ifdef VKFD_COPY_WITH_PROCESS_VM
   // process_vm_writev from our own memory to our own memory: the kernel reports a bad range.
-  if (!KernelCopy(dst, src, n, /*to_user=*/true)) return Status(Code::kFault);
+  if (KernelCopy(dst, src, n, /*to_user=*/true) != 1) return Status(Code::kFault);
 #else
   InstallFaultRecovery();
   if (!GuardedMemcpy(dst, src, n)) return Status(Code::kFault);

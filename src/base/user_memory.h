@@ -1,13 +1,18 @@
 // UserMemory: the only way vkfd reads or writes memory that a client passed by address.
 //
 // A bad user address (unmapped, PROT_NONE, beyond a memfd's end, non-canonical) gives Code::kFault,
-// never a crash. The fast path is a plain memcpy under a thread-local recovery point: a SIGSEGV or
-// SIGBUS raised while a copy is in flight jumps back and reports kFault; any other SIGSEGV/SIGBUS is
-// passed to the handler the program installed (chained), or to the default action.
+// never a crash. CopyFromUser/CopyToUser let the kernel copy (process_vm_readv/writev on the process
+// itself): no signal is raised, so the answer is EFAULT whatever the program did to SIGSEGV/SIGBUS —
+// blocked them, replaced vkfd's handler with sigset() or a raw rt_sigaction — as copy_from_user's is.
+// Where the host forbids those calls (seccomp), a plain copy under a thread-local recovery point is
+// the fallback. CopyGuarded, for vkfd's own threads, keeps the recovery point: a SIGSEGV or SIGBUS
+// raised while a copy is in flight jumps back and reports kFault; any other SIGSEGV/SIGBUS is passed
+// to the handler the program installed (chained), or to the default action.
 //
-// Life cycle: the recovery handler is installed the first time a copy runs (or by InstallFaultRecovery).
-// When vkfd runs as an LD_PRELOAD interposer, the shim routes the program's own sigaction() calls for
-// SIGSEGV/SIGBUS to SetChainedHandler so the program's handlers keep working behind ours.
+// Life cycle: the recovery handler is installed the first time a guarded copy runs (or by
+// InstallFaultRecovery). When vkfd runs as an LD_PRELOAD interposer, the shim routes the program's own
+// sigaction()/signal()/sigset()/sysv_signal()/bsd_signal() calls for SIGSEGV/SIGBUS to
+// SetChainedHandler so the program's handlers keep working behind ours.
 #pragma once
 
 #include <signal.h>

@@ -1,5 +1,7 @@
 #include "kfd/fence.h"
 
+#include "base/call_guard.h"
+
 namespace vkfd::kfd {
 
 std::shared_ptr<Fence> Fence::Signaled(Code error) {
@@ -58,7 +60,10 @@ Status Fence::Sleep(int64_t deadline_ns, bool interruptible) const {
   sleepers_.fetch_add(1, std::memory_order_seq_cst);
   Code code = Code::kOk;
   while (!signaled()) {
-    const FutexResult r = FutexWait(&signaled_, 0, deadline_ns);
+    // Only an interruptible wait may let the program's handlers run (base/call_guard.h): the
+    // uninterruptible ones may hold Process::mu_.
+    const FutexResult r = interruptible ? FutexWaitInterruptible(&signaled_, 0, deadline_ns)
+                                        : FutexWait(&signaled_, 0, deadline_ns);
     if (r == FutexResult::kTimedOut && !signaled()) {
       code = Code::kTimedOut;
       break;

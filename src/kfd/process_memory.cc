@@ -39,8 +39,13 @@ Result<AllocResult> Process::AllocMemory(const AllocRequest& req) {
   if (req.attrs.cpu_visible && req.kind.vram && !spec.large_bar()) return Code::kInvalidArgs;
   auto bound = BindLocked(pdd);
   if (!bound.ok()) return bound.code();
-  if (req.kind.doorbell && req.size != kDoorbellProcessSlice) return Code::kInvalidArgs;
-  if (req.kind.mmio_remap && req.size != kMmioRemapSize) return Code::kInvalidArgs;
+  // kfd_ioctl_alloc_memory_of_gpu: DOORBELL's size rule, else MMIO_REMAP's — with both flags only the
+  // doorbell slice is checked (if / else if), and the offset handed back is still the MMIO one.
+  if (req.kind.doorbell) {
+    if (req.size != kDoorbellProcessSlice) return Code::kInvalidArgs;
+  } else if (req.kind.mmio_remap && req.size != kMmioRemapSize) {
+    return Code::kInvalidArgs;
+  }
 
   // amdgpu_amdkfd_gpuvm_alloc_memory_of_gpu: the first placement bit in this order wins.
   Domain domain;
@@ -127,8 +132,11 @@ Result<AllocResult> Process::AllocMemory(const AllocRequest& req) {
   AllocResult result;
   result.handle = bo->handle;
   switch (domain) {
+    case Domain::kDoorbell:
     case Domain::kMmioRemap:
-      result.mmap_offset = kMmapTypeMmio | MmapGpuId(pdd->gpu_id);
+      // 6.1 looks at the flag, not at the placement: DOORBELL|MMIO_REMAP gets the MMIO offset.
+      result.mmap_offset =
+          req.kind.mmio_remap ? kMmapTypeMmio | MmapGpuId(pdd->gpu_id) : bo->memfd_offset;
       break;
     case Domain::kUserptr:
       // A render-node offset exists for every BO; a userptr BO's cannot be mapped. Give a unique one

@@ -20,13 +20,17 @@
 #include <cerrno>
 #include <climits>
 
+#include "base/call_guard.h"
+#include "base/private_fds.h"
 #include "base/process_identity.h"
 #include "base/user_memory.h"
 #include "shim/shim.h"
 #include "uapi/file_table.h"
+#include "uapi/foreign_files.h"
 #include "uapi/kfd_device.h"
 #include "uapi/kfd_mmap.h"
 
+using vkfd::CallGuard;
 using vkfd::shim::ClassifyPath;
 using vkfd::uapi::FileTable;
 using vkfd::shim::PathInfo;
@@ -91,7 +95,10 @@ extern "C" {
 
 #define VKFD_OPEN_BODY(real_call_path, real_call_redirected)            \
   PathInfo info = ClassifyPath(path);                                   \
-  if (IsDevice(info)) return vkfd::shim::OpenDevicePath(info, flags);   \
+  if (IsDevice(info)) {                                                 \
+    CallGuard guard;                                                    \
+    return vkfd::shim::OpenDevicePath(info, flags);                     \
+  }                                                                     \
   if (info.kind == PathKind::kRedirect) return real_call_redirected;    \
   return real_call_path
 
@@ -172,14 +179,20 @@ int __openat64_2(int dirfd, const char* path, int flags) {
 FILE* fopen(const char* path, const char* mode) {
   VKFD_REAL(fopen);
   PathInfo info = ClassifyPath(path);
-  if (IsDevice(info)) return FopenDevice(info, mode);
+  if (IsDevice(info)) {
+    CallGuard guard;
+    return FopenDevice(info, mode);
+  }
   return real_fopen(Target(info, path), mode);
 }
 
 FILE* fopen64(const char* path, const char* mode) {
   VKFD_REAL(fopen64);
   PathInfo info = ClassifyPath(path);
-  if (IsDevice(info)) return FopenDevice(info, mode);
+  if (IsDevice(info)) {
+    CallGuard guard;
+    return FopenDevice(info, mode);
+  }
   return real_fopen64(Target(info, path), mode);
 }
 
@@ -337,40 +350,75 @@ char* realpath(const char* path, char* resolved) {
 
 // ---- fds ---------------------------------------------------------------------------------------
 
+// vkfd's private fds (base/private_fds.h) are not open as far as the program is concerned: close()
+// of one is EBADF, and closefrom/close_range leave them alone.
 int close(int fd) {
   VKFD_REAL(close);
+  if (vkfd::IsPrivateFd(fd)) {
+    errno = EBADF;
+    return -1;
+  }
   // Forget first: once the number is free another thread may reuse it.
-  if (FileTable::IsEmulated(fd)) vkfd::shim::ForgetFd(fd);
+  if (FileTable::IsEmulated(fd)) {
+    CallGuard guard;
+    vkfd::shim::ForgetFd(fd);
+  }
   return real_close(fd);
 }
 
-int close_range(unsigned int first, unsigned int last, int flags) {
-  VKFD_REAL(close_range);
-  if ((flags & CLOSE_RANGE_CLOEXEC) == 0) {
-    for (unsigned fd = first; fd <= last && fd < unsigned{FileTable::kMaxFds}; ++fd) {
-      if (FileTable::IsEmulated(static_cast<int>(fd))) vkfd::shim::ForgetFd(static_cast<int>(fd));
-    }
+namespace {
+
+void ForgetRange(unsigned first, unsigned last) {
+  CallGuard guard;
+  for (unsigned fd = first; fd <= last && fd < unsigned{FileTable::kMaxFds}; ++fd) {
+    if (FileTable::IsEmulated(static_cast<int>(fd))) vkfd::shim::ForgetFd(static_cast<int>(fd));
   }
-  return real_close_range(first, last, flags);
+}
+
+// close_range over [first, last] minus the private fds, in pieces.
+int CloseRangeSparing(unsigned first, unsigned last, int flags) {
+  VKFD_REAL(close_range);
+  while (first <= last) {
+    const int next = vkfd::NextPrivateFd(static_cast<int>(first > unsigned{INT_MAX} ? INT_MAX : first));
+    if (next < 0 || unsigned(next) > last) return real_close_range(first, last, flags);
+    if (unsigned(next) > first && real_close_range(first, unsigned(next) - 1, flags) != 0) return -1;
+    if (unsigned(next) == UINT_MAX) break;
+    first = unsigned(next) + 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int close_range(unsigned int first, unsigned int last, int flags) {
+  if ((flags & CLOSE_RANGE_CLOEXEC) == 0) ForgetRange(first, last);
+  return CloseRangeSparing(first, last, flags);
 }
 
 void closefrom(int lowfd) {
   VKFD_REAL(closefrom);
-  for (int fd = lowfd < 0 ? 0 : lowfd; fd < FileTable::kMaxFds; ++fd) {
-    if (FileTable::IsEmulated(fd)) vkfd::shim::ForgetFd(fd);
+  const unsigned first = lowfd < 0 ? 0 : unsigned(lowfd);
+  ForgetRange(first, ~0u);
+  if (vkfd::NextPrivateFd(static_cast<int>(first)) < 0) {
+    real_closefrom(lowfd);
+    return;
   }
-  real_closefrom(lowfd);
+  CloseRangeSparing(first, ~0u, 0);
 }
 
 int dup(int fd) {
   VKFD_REAL(dup);
   const int r = real_dup(fd);
-  if (r >= 0) vkfd::shim::DupFd(fd, r);
+  if (r >= 0 && (FileTable::IsEmulated(fd) || FileTable::IsEmulated(r))) {
+    CallGuard guard;
+    vkfd::shim::DupFd(fd, r);
+  }
   return r;
 }
 
 int dup2(int oldfd, int newfd) {
   VKFD_REAL(dup2);
+  CallGuard guard;
   if (oldfd != newfd && FileTable::IsEmulated(newfd)) {
     // dup2 closes newfd, unless oldfd is invalid: check that first, as the kernel does.
     if (fcntl(oldfd, F_GETFD) < 0) return -1;
@@ -383,6 +431,7 @@ int dup2(int oldfd, int newfd) {
 
 int dup3(int oldfd, int newfd, int flags) {
   VKFD_REAL(dup3);
+  CallGuard guard;
   if (oldfd != newfd && FileTable::IsEmulated(newfd)) {
     if (fcntl(oldfd, F_GETFD) < 0) return -1;
     vkfd::shim::ForgetFd(newfd);
@@ -398,7 +447,9 @@ int dup3(int oldfd, int newfd, int flags) {
   void* arg = va_arg(ap, void*);                                     \
   va_end(ap);                                                        \
   const int r = real_fn(fd, cmd, arg);                               \
-  if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {        \
+  if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) &&        \
+      (FileTable::IsEmulated(fd) || FileTable::IsEmulated(r))) {     \
+    CallGuard guard;                                                 \
     vkfd::shim::DupFd(fd, r);                                        \
   }                                                                  \
   return r
@@ -420,8 +471,24 @@ int ioctl(int fd, unsigned long request, ...) {
   va_start(ap, request);
   void* arg = va_arg(ap, void*);
   va_end(ap);
-  if (const std::optional<vkfd::uapi::FileRecord> file = FileTable::Find(fd)) {
-    return file->device->Ioctl(fd, request, arg);
+  if (FileTable::IsEmulated(fd)) {
+    CallGuard guard;
+    if (const std::optional<vkfd::uapi::FileRecord> file = vkfd::shim::LiveRecord(fd)) {
+      // A fence fd inherited from the parent: its FenceFile (and locks) are the parent's.
+      if (file->kind != vkfd::uapi::FileRecord::Kind::kFence ||
+          file->device->owner_pid() == vkfd::CurrentPid()) {
+        return file->device->Ioctl(fd, request, arg);
+      }
+    }
+  }
+  // Not in the table: a fence fd or a kfd fd of another process is still recognised by its kernel
+  // object (uapi/foreign_files.h). Only KFD's and vkfd's command types are looked at.
+  const unsigned type = _IOC_TYPE(request);
+  if (type == 'K' || type == 'V') {
+    CallGuard guard;
+    bool handled = false;
+    const int r = vkfd::uapi::ForeignFileIoctl(fd, request, arg, &handled);
+    if (handled) return r;
   }
   VKFD_REAL(ioctl);
   return real_ioctl(fd, request, arg);
@@ -430,7 +497,9 @@ int ioctl(int fd, unsigned long request, ...) {
 static void* MmapImpl(void* addr, size_t length, int prot, int flags, int fd, off_t offset,
                       bool* handled) {
   *handled = false;
-  const std::optional<vkfd::uapi::FileRecord> file = FileTable::Find(fd);
+  if (!FileTable::IsEmulated(fd)) return nullptr;
+  CallGuard guard;
+  const std::optional<vkfd::uapi::FileRecord> file = vkfd::shim::LiveRecord(fd);
   // Render fds are memfds whose offsets are the BOs' own: the host maps them.
   if (!file || file->kind != vkfd::uapi::FileRecord::Kind::kKfd) return nullptr;
   *handled = true;
@@ -470,18 +539,62 @@ int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
   return real_sigaction(sig, act, old);
 }
 
+namespace {
+
+// The BSD/System V ways of installing a handler for SIGSEGV/SIGBUS: chained behind the recovery like
+// sigaction's. `flags` are what glibc gives each.
+sighandler_t InstallChained(int sig, sighandler_t handler, int flags) {
+  struct sigaction act {};
+  struct sigaction old {};
+  act.sa_handler = handler;
+  act.sa_flags = flags;
+  sigemptyset(&act.sa_mask);
+  if (vkfd::SetChainedHandler(sig, &act, &old) != 0) return SIG_ERR;
+  return old.sa_handler;
+}
+
+}  // namespace
+
 sighandler_t signal(int sig, sighandler_t handler) {
-  if (sig == SIGSEGV || sig == SIGBUS) {
-    struct sigaction act {};
-    struct sigaction old {};
-    act.sa_handler = handler;
-    act.sa_flags = SA_RESTART;  // glibc's signal() has BSD semantics
-    sigemptyset(&act.sa_mask);
-    if (vkfd::SetChainedHandler(sig, &act, &old) != 0) return SIG_ERR;
-    return old.sa_handler;
-  }
+  // glibc's signal() has BSD semantics.
+  if (sig == SIGSEGV || sig == SIGBUS) return InstallChained(sig, handler, SA_RESTART);
   VKFD_REAL(signal);
   return real_signal(sig, handler);
+}
+
+// Resolved by name: glibc declares bsd_signal only for old X/Open levels and marks sigset deprecated.
+using SignalFn = sighandler_t (*)(int, sighandler_t);
+
+sighandler_t bsd_signal(int sig, sighandler_t handler) {
+  if (sig == SIGSEGV || sig == SIGBUS) return InstallChained(sig, handler, SA_RESTART);
+  static const SignalFn real_bsd_signal = Real<SignalFn>("bsd_signal");
+  return real_bsd_signal(sig, handler);
+}
+
+sighandler_t sysv_signal(int sig, sighandler_t handler) {
+  if (sig == SIGSEGV || sig == SIGBUS) return InstallChained(sig, handler, SA_RESETHAND | SA_NODEFER);
+  VKFD_REAL(sysv_signal);
+  return real_sysv_signal(sig, handler);
+}
+
+sighandler_t __sysv_signal(int sig, sighandler_t handler) {
+  if (sig == SIGSEGV || sig == SIGBUS) return InstallChained(sig, handler, SA_RESETHAND | SA_NODEFER);
+  VKFD_REAL(__sysv_signal);
+  return real___sysv_signal(sig, handler);
+}
+
+// sigset(): SIG_HOLD blocks the signal (left to libc); anything else unblocks it and installs the
+// handler, chained for SIGSEGV/SIGBUS. Returns SIG_HOLD if the signal was blocked before.
+sighandler_t sigset(int sig, sighandler_t handler) {
+  static const SignalFn real_sigset = Real<SignalFn>("sigset");
+  if ((sig != SIGSEGV && sig != SIGBUS) || handler == SIG_HOLD) return real_sigset(sig, handler);
+  sigset_t set, old_mask;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  if (sigprocmask(SIG_UNBLOCK, &set, &old_mask) != 0) return SIG_ERR;
+  const sighandler_t old = InstallChained(sig, handler, 0);
+  if (old == SIG_ERR) return SIG_ERR;
+  return sigismember(&old_mask, sig) == 1 ? SIG_HOLD : old;
 }
 
 }  // extern "C"

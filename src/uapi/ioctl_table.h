@@ -31,6 +31,7 @@ struct IoctlContext {
   const FileRecord& file;
   kfd::Process* process;  // null on a fence fd
   kfd::FenceFile* fence;  // the fence file of a fence fd, else null
+  int file_fd = -1;       // the fd the ioctl was made on
   // A handler that returns a new fd (KfdDevice::InstallFenceFile, its last step) names it here; the
   // dispatcher withdraws it if the struct cannot be copied out.
   int new_fd = -1;

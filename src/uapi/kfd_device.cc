@@ -67,7 +67,7 @@ KfdDevice::~KfdDevice() { FileTable::ForgetDevice(this); }
 int KfdDevice::Register(int fd, FileRecord record) {
   record.file_id = next_file_id_.fetch_add(1, std::memory_order_relaxed);
   record.device = this;
-  if (!FileTable::Install(fd, record)) {
+  if (!FileTable::Identify(fd, &record) || !FileTable::Install(fd, record)) {
     close(fd);
     errno = EMFILE;
     return -1;
@@ -85,7 +85,7 @@ Status KfdDevice::InstallFenceFile(int fd, std::shared_ptr<kfd::FenceFile> fence
     MutexLock lock(&fence_mu_);
     fences_[record.file_id] = FenceEntry{std::move(fence), 1};
   }
-  if (!FileTable::Install(fd, record)) {
+  if (!FileTable::Identify(fd, &record) || !FileTable::Install(fd, record)) {
     FenceFdClosed(record.file_id);
     close(fd);
     return Status(Code::kTooManyFiles);
@@ -243,7 +243,7 @@ int KfdDevice::Ioctl(int fd, unsigned long cmd, void* arg) {
       code = Code::kFault;
     } else {
       std::shared_ptr<kfd::FenceFile> fence = fence_file ? LookupFenceFile(fd) : nullptr;
-      IoctlContext ctx{this, *file, file->process, fence.get()};
+      IoctlContext ctx{this, *file, file->process, fence.get(), fd};
       code = fence_file && !fence ? Code::kBadFd : desc->handler(ctx, kdata);
       if ((dir & _IOC_READ) && !CopyToUser(user, kdata, usize).ok()) code = Code::kFault;
       // An fd the client never learnt of (the copy-out failed) must not stay open: put_unused_fd.
