@@ -82,6 +82,7 @@ int g_render[2] = {-1, -1};
 std::atomic<bool> g_stop{false};
 std::atomic<bool> g_fds_exhausted{false};
 std::atomic<long> g_ops{0};
+std::atomic<int> g_workers_done{0};
 std::atomic<long> g_eintr{0}, g_emfile{0}, g_forks{0}, g_execs{0}, g_cancels{0}, g_signals{0};
 
 // libhsakmt's kmtIoctl: the same struct again after EINTR/EAGAIN.
@@ -256,6 +257,7 @@ void Worker(int index, long ops, uint64_t seed) {
   kfd_ioctl_destroy_event_args d{};
   d.event_id = event;
   if (Ioctl(AMDKFD_IOC_DESTROY_EVENT, &d) != 0) Failure("final DESTROY_EVENT", errno);
+  if (index < kThreads) g_workers_done++;
 }
 
 void Counted(int) { g_signals++; }
@@ -434,6 +436,7 @@ int main(int argc, char** argv) {
     if (pid == 0) _exit(ChildUsesKfd(-1));
     WaitChild(pid, 20000, "warm-up child");
   }
+  g_ops = 0;
   const long rss0 = RssKiB();
   const int fds0 = OpenFds();
   const uint64_t avail0[2] = {GetAvailable(kGpus[0]), GetAvailable(kGpus[1])};
@@ -444,9 +447,11 @@ int main(int argc, char** argv) {
   std::vector<pthread_t> handles;
   for (auto& t : threads) handles.push_back(t.native_handle());
   std::thread controller(Controller, handles, argv[0]);
-  for (auto& t : threads) t.join();
+  // The controller signals the workers' handles: they are joined only once it has stopped.
+  while (g_workers_done.load() < kThreads) usleep(1000);
   g_stop = true;
   controller.join();
+  for (auto& t : threads) t.join();
 
   const double seconds = double(NowMs() - start) / 1000;
   const long rss1 = RssKiB();
