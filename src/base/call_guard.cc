@@ -1,79 +1,189 @@
 #include "base/call_guard.h"
 
 #include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
-// The program's dispositions are read with glibc's __sigaction: inside the interposer the `sigaction`
-// symbol is the shim's wrapper.
+#include <cerrno>
+#include <cstring>
+
+// Dispositions are installed with glibc's __sigaction: inside the interposer the `sigaction` symbol is
+// the shim's wrapper.
 extern "C" int __sigaction(int sig, const struct sigaction* act, struct sigaction* old);
 
 namespace vkfd {
 namespace {
 
-thread_local CallGuard* t_innermost = nullptr;
+constexpr int kMaxSignal = 65;
 
-bool IsSynchronous(int sig) {
+// Per thread (initial-exec: the trampoline reads them, and must not allocate).
+struct ThreadState {
+  int depth = 0;
+  bool sleeping = false;  // in an interruptible sleep: handlers run at once
+  uint64_t pending = 0;   // bit (sig - 1) of deferred signals
+  siginfo_t info[kMaxSignal];
+};
+__attribute__((tls_model("initial-exec"))) thread_local ThreadState t_state;
+
+// The program's handlers, by signal. Written under a spin lock by InstallProgramHandler, read whole by
+// the trampoline (a sequence word makes the copy consistent).
+struct ProgramHandler {
+  std::atomic<uint32_t> seq{0};
+  struct sigaction act {};
+  bool installed = false;  // the trampoline is the kernel's disposition
+  bool known = false;      // act is the program's (it set it through us); written under the lock
+};
+ProgramHandler g_handlers[kMaxSignal];
+std::atomic<bool> g_install_lock{false};
+
+bool Synchronous(int sig) {
   return sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE || sig == SIGTRAP ||
          sig == SIGSYS;
 }
 
-// Every signal but the synchronous ones (glibc's pthread_sigmask never blocks its own SIGCANCEL and
-// SIGSETXID, so setuid() and cancellation keep working in other threads).
-const sigset_t& AsyncSignals() {
-  static const sigset_t set = [] {
-    sigset_t s;
-    sigfillset(&s);
-    for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS}) sigdelset(&s, sig);
-    return s;
-  }();
-  return set;
+bool ReadHandler(int sig, struct sigaction* out) {
+  ProgramHandler& h = g_handlers[sig];
+  for (;;) {
+    const uint32_t before = h.seq.load(std::memory_order_acquire);
+    if (before & 1) continue;
+    memcpy(out, &h.act, sizeof(*out));
+    const bool installed = h.installed;
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (h.seq.load(std::memory_order_relaxed) == before) return installed;
+  }
 }
 
-// A handler that makes an interrupted sleep fail (no SA_RESTART); ignored signals and default
-// actions that do not kill restart the sleep.
-bool InterruptsSleep(int sig) {
-  struct sigaction sa {};
-  if (__sigaction(sig, nullptr, &sa) != 0) return false;
-  if (!(sa.sa_flags & SA_SIGINFO) && (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN)) {
-    return false;
+void RunProgramHandler(int sig, siginfo_t* info, void* ucontext) {
+  struct sigaction act;
+  if (!ReadHandler(sig, &act)) return;
+  if (act.sa_flags & SA_RESETHAND) {
+    // The one-shot disposition: back to the default before the handler runs, as the kernel does.
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    ProgramHandler& h = g_handlers[sig];
+    h.seq.fetch_add(1, std::memory_order_acq_rel);
+    h.act = dfl;
+    h.installed = false;
+    h.known = true;
+    h.seq.fetch_add(1, std::memory_order_release);
+    __sigaction(sig, &dfl, nullptr);
   }
-  return (sa.sa_flags & SA_RESTART) == 0;
+  if (act.sa_flags & SA_SIGINFO) {
+    if (act.sa_sigaction != nullptr) act.sa_sigaction(sig, info, ucontext);
+  } else if (act.sa_handler != SIG_DFL && act.sa_handler != SIG_IGN && act.sa_handler != nullptr) {
+    act.sa_handler(sig);
+  }
+}
+
+void Trampoline(int sig, siginfo_t* info, void* ucontext) {
+  ThreadState& t = t_state;
+  if (t.depth > 0 && !t.sleeping && sig > 0 && sig < kMaxSignal) {
+    const int saved = errno;
+    t.info[sig] = *info;
+    t.pending |= uint64_t{1} << (sig - 1);
+    errno = saved;
+    return;
+  }
+  const int saved = errno;
+  RunProgramHandler(sig, info, ucontext);
+  errno = saved;
+}
+
+// Sends every deferred signal again to this thread; each is delivered as the system call returns.
+void Redeliver(ThreadState& t) {
+  const int saved = errno;
+  while (t.pending != 0) {
+    const int sig = __builtin_ctzll(t.pending) + 1;
+    t.pending &= ~(uint64_t{1} << (sig - 1));
+    siginfo_t info = t.info[sig];
+    const pid_t pid = getpid();
+    const pid_t tid = static_cast<pid_t>(syscall(SYS_gettid));
+    if (syscall(SYS_rt_tgsigqueueinfo, pid, tid, sig, &info) != 0) {
+      syscall(SYS_tgkill, pid, tid, sig);  // si_code >= 0 from a thread other than the leader
+    }
+  }
+  errno = saved;
+}
+
+// Would a deferred signal's handler have made a sleep fail (no SA_RESTART)?
+bool PendingInterrupts(const ThreadState& t) {
+  for (uint64_t bits = t.pending; bits != 0; bits &= bits - 1) {
+    const int sig = __builtin_ctzll(bits) + 1;
+    struct sigaction act;
+    if (ReadHandler(sig, &act) && (act.sa_flags & SA_RESTART) == 0) return true;
+  }
+  return false;
 }
 
 }  // namespace
 
-CallGuard::CallGuard() : outer_(t_innermost) {
+CallGuard::CallGuard() {
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state_);
-  pthread_sigmask(SIG_BLOCK, &AsyncSignals(), &program_mask_);
-  t_innermost = this;
+  ++t_state.depth;
 }
 
 CallGuard::~CallGuard() {
-  t_innermost = outer_;
-  pthread_sigmask(SIG_SETMASK, &program_mask_, nullptr);
+  ThreadState& t = t_state;
+  if (--t.depth == 0 && t.pending != 0) Redeliver(t);
   pthread_setcancelstate(cancel_state_, nullptr);
 }
 
-CallGuard* CallGuard::Current() { return t_innermost; }
-
 FutexResult FutexWaitInterruptible(const std::atomic<uint32_t>* word, uint32_t expected,
                                    int64_t deadline_ns) {
-  CallGuard* guard = t_innermost;
-  if (guard == nullptr) return FutexWait(word, expected, deadline_ns);
-  // Signals held back by the guard are delivered as the mask opens: would one of them have
-  // interrupted the sleep?
-  sigset_t pending;
-  bool interrupted = false;
-  if (sigpending(&pending) == 0) {
-    for (int sig = 1; sig < NSIG && !interrupted; ++sig) {
-      if (IsSynchronous(sig) || sigismember(&pending, sig) != 1) continue;
-      if (sigismember(&guard->program_mask(), sig) == 1) continue;  // the program blocks it itself
-      interrupted = InterruptsSleep(sig);
+  ThreadState& t = t_state;
+  if (t.depth == 0) return FutexWait(word, expected, deadline_ns);
+  const bool was_sleeping = t.sleeping;
+  t.sleeping = true;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  FutexResult r;
+  if (t.pending != 0) {
+    // Signals held back during the call are acted on here, where the kernel would act on them.
+    const bool interrupts = PendingInterrupts(t);
+    Redeliver(t);
+    r = interrupts ? FutexResult::kInterrupted : FutexWait(word, expected, deadline_ns);
+  } else {
+    r = FutexWait(word, expected, deadline_ns);
+  }
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  t.sleeping = was_sleeping;
+  return r;
+}
+
+int InstallProgramHandler(int sig, const struct sigaction* act, struct sigaction* old) {
+  if (sig <= 0 || sig >= kMaxSignal || Synchronous(sig)) return __sigaction(sig, act, old);
+  while (g_install_lock.exchange(true, std::memory_order_acquire)) {
+  }
+  ProgramHandler& h = g_handlers[sig];
+  struct sigaction previous = h.act;  // no writer but us: the lock is held
+  const bool had = h.known;
+  int r = 0;
+  if (act == nullptr) {
+    if (!had) r = __sigaction(sig, nullptr, &previous);
+  } else {
+    const bool is_handler = (act->sa_flags & SA_SIGINFO) ? act->sa_sigaction != nullptr
+                                                          : act->sa_handler != SIG_DFL &&
+                                                                act->sa_handler != SIG_IGN;
+    struct sigaction real = *act;
+    if (is_handler) {
+      real.sa_sigaction = Trampoline;
+      real.sa_flags = (act->sa_flags | SA_SIGINFO) & ~SA_RESETHAND;
+      sigdelset(&real.sa_mask, SIGSEGV);
+      sigdelset(&real.sa_mask, SIGBUS);
+    }
+    struct sigaction kernel_old;
+    r = __sigaction(sig, &real, &kernel_old);
+    if (r == 0) {
+      if (!had) previous = kernel_old;
+      h.seq.fetch_add(1, std::memory_order_acq_rel);
+      h.act = *act;
+      h.installed = is_handler;
+      h.known = true;
+      h.seq.fetch_add(1, std::memory_order_release);
     }
   }
-  pthread_sigmask(SIG_SETMASK, &guard->program_mask(), nullptr);
-  const FutexResult r =
-      interrupted ? FutexResult::kInterrupted : FutexWait(word, expected, deadline_ns);
-  pthread_sigmask(SIG_BLOCK, &AsyncSignals(), nullptr);
+  g_install_lock.store(false, std::memory_order_release);
+  if (r == 0 && old != nullptr) *old = previous;
   return r;
 }
 

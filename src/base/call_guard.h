@@ -5,19 +5,24 @@
 // sleeps interruptibly, never in the middle of the driver's critical sections, so a handler may call
 // the driver again (SET_EVENT from SIGALRM) and pthread_cancel cannot stop it half way. vkfd runs on
 // the program's own thread, where a handler could run at any instruction — inside EventTable::mu_,
-// say — and an ioctl from that handler would then deadlock on the lock its own thread holds. So:
-//  * on entry the guard blocks every asynchronous signal (all but the synchronous SIGSEGV, SIGBUS,
-//    SIGILL, SIGFPE, SIGTRAP, SIGSYS) and disables cancellation; on exit it restores both exactly;
-//  * an interruptible sleep inside the guard (FutexWaitInterruptible: event and fence waits, which
-//    hold no lock) runs with the program's own mask, so signals interrupt it with the host kernel's
-//    restart rule (base/futex.h). A signal that arrived while the guard held it back is delivered when
-//    the sleep opens the mask; if its handler lacks SA_RESTART the sleep reports kInterrupted without
-//    sleeping, as the kernel's own wait would have;
-//  * cancellation requested meanwhile acts at the program's next cancellation point after the call
-//    returns — as with ioctl(2), which is not a cancellation point.
-// Guards nest (a handler that runs during an open sleep may call vkfd again: its guard blocks signals
-// for its own call). Costs two rt_sigprocmask system calls per call; the sleep path three more.
-// Async-signal-safe; allocates nothing.
+// say — and an ioctl from that handler would then deadlock on the lock its own thread holds.
+//
+// Deferral, without a system call on the way in or out: the interposer installs the program's
+// handlers behind a trampoline (InstallProgramHandler; sigaction, signal, sigset, ... are routed
+// there). A signal that arrives while its thread is inside a guard is recorded and the trampoline
+// returns; when the outermost guard ends, the recorded signals are sent again to the same thread
+// (rt_tgsigqueueinfo with their siginfo, tgkill where the kernel refuses that), so the program's
+// handlers run after the call, with the kernel's own frame and masks. Inside the guard:
+//  * an interruptible sleep (FutexWaitInterruptible: event and fence waits, which hold no lock) is
+//    where signals are acted on, as in the kernel: the deferred ones are delivered first, and if one
+//    of their handlers lacks SA_RESTART the sleep fails with kInterrupted without sleeping; signals
+//    that arrive during the sleep run their handler at once, and the host kernel's restart rule
+//    applies to the futex (base/futex.h);
+//  * cancellation is disabled (pthread_setcancelstate: no system call), also against asynchronous
+//    cancellation; a cancel requested meanwhile acts at the program's next cancellation point.
+// Guards nest (a handler run during a sleep may call vkfd again). Synchronous signals (SIGSEGV,
+// SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS) are never deferred. Handlers the program installs with a raw
+// rt_sigaction system call bypass the trampoline and are not deferred. Async-signal-safe.
 #pragma once
 
 #include <signal.h>
@@ -36,19 +41,18 @@ class CallGuard {
   CallGuard(const CallGuard&) = delete;
   CallGuard& operator=(const CallGuard&) = delete;
 
-  // The innermost guard of the calling thread, or null.
-  static CallGuard* Current();
-  const sigset_t& program_mask() const { return program_mask_; }
-
  private:
-  CallGuard* outer_;
-  sigset_t program_mask_;
   int cancel_state_ = 0;
 };
 
-// FutexWait for a sleep the program's signals may interrupt: inside a CallGuard it opens the program's
-// mask for the sleep only (see above); outside one it is FutexWait. Never call it holding a lock.
+// FutexWait for a sleep the program's signals may interrupt (see above). Never call it holding a lock.
 FutexResult FutexWaitInterruptible(const std::atomic<uint32_t>* word, uint32_t expected,
                                    int64_t deadline_ns = 0);
+
+// sigaction(2) for a signal other than SIGSEGV/SIGBUS, as the program sees it: a handler is installed
+// behind the deferring trampoline (with the program's flags and mask, minus SA_RESETHAND, which the
+// trampoline applies itself, and never masking SIGSEGV/SIGBUS); SIG_DFL/SIG_IGN are installed as they
+// are. `old` receives the program's previous disposition. -1 with errno as sigaction.
+int InstallProgramHandler(int sig, const struct sigaction* act, struct sigaction* old);
 
 }  // namespace vkfd

@@ -41,8 +41,16 @@ std::once_flag g_install_once;
 
 int Slot(int sig) { return sig == SIGSEGV ? 0 : 1; }
 
+__attribute__((tls_model("initial-exec"))) thread_local uint8_t t_program_blocks = 0;  // bit per Slot
+
 void ForwardFault(int sig, siginfo_t* info, void* ucontext) {
   struct sigaction chained = g_chained[Slot(sig)];
+  // The program blocked the signal (in its view): a synchronous fault kills, as the kernel's
+  // force_sig_info_to_task resets a blocked fault's disposition to the default.
+  if (info != nullptr && info->si_code > 0 && (t_program_blocks >> Slot(sig)) & 1) {
+    chained = {};
+    chained.sa_handler = SIG_DFL;
+  }
   if (chained.sa_flags & SA_SIGINFO) {
     if (chained.sa_sigaction != nullptr) {
       chained.sa_sigaction(sig, info, ucontext);
@@ -160,11 +168,9 @@ GuardedMemcpy(void* dst, const void* src, size_t n) {
 #endif
 #endif
 
-// The kernel copies between our address space and itself and reports a bad address as EFAULT: no
-// signal is raised, so the result does not depend on the calling thread's signal mask or on the
-// handlers the program installed (it may block SIGSEGV, or replace our handler with sigset() or a
-// raw rt_sigaction). One system call per copy. -1 if the host refuses the call (a seccomp filter):
-// the guarded copy is used then.
+#ifdef VKFD_COPY_WITH_PROCESS_VM
+// The kernel copies between our address space and itself and reports a bad address as EFAULT.
+// 1 copied, 0 a bad address, -1 the host refuses the call.
 int KernelCopy(void* dst, const void* src, size_t n, bool to_user) {
   static std::atomic<bool> unavailable{false};
   if (unavailable.load(std::memory_order_relaxed)) return -1;
@@ -180,6 +186,7 @@ int KernelCopy(void* dst, const void* src, size_t n, bool to_user) {
   }
   return 0;  // EFAULT, or a short copy: a page in the range is bad
 }
+#endif
 
 }  // namespace
 
@@ -189,31 +196,36 @@ void SetWriteFaultHook(WriteFaultHook hook) {
   g_write_fault_hook.store(hook, std::memory_order_release);
 }
 
-// User copies go through the kernel (KernelCopy): the fault-recovery path must not depend on the
-// program's signal mask and handlers. Bulk copies between ranges of our own (CopyGuarded, on vkfd's
-// threads) keep the guarded memcpy.
+// The fast path is the guarded copy: a good pointer costs a _setjmp and a copy (a system call costs
+// 2-4 us on the VMs vkfd is measured on — more than a whole ioctl). It recovers from a fault only if
+// SIGSEGV/SIGBUS reach FaultHandler, which the interposer guarantees for everything a program does
+// through libc (shim/preload.cc: the masks it sets never block them — its own view is kept per
+// thread — and its handlers are chained behind ours). TSan builds (and hosts whose seccomp filter
+// forbids process_vm_*: never, there) let the kernel copy.
 Status CopyFromUser(void* dst, uint64_t user_src, size_t n) {
   if (n == 0) return Status::Ok();
   if (!AccessOk(user_src, n)) return Status(Code::kFault);
-  const int copied = KernelCopy(dst, reinterpret_cast<const void*>(user_src), n, false);
-  if (copied >= 0) return copied == 1 ? Status::Ok() : Status(Code::kFault);
-#ifndef VKFD_COPY_WITH_PROCESS_VM
+#ifdef VKFD_COPY_WITH_PROCESS_VM
+  if (KernelCopy(dst, reinterpret_cast<const void*>(user_src), n, false) != 1) {
+    return Status(Code::kFault);
+  }
+#else
   InstallFaultRecovery();
-  if (GuardedCopy(dst, reinterpret_cast<const void*>(user_src), n)) return Status::Ok();
+  if (!GuardedCopy(dst, reinterpret_cast<const void*>(user_src), n)) return Status(Code::kFault);
 #endif
-  return Status(Code::kFault);
+  return Status::Ok();
 }
 
 Status CopyToUser(uint64_t user_dst, const void* src, size_t n) {
   if (n == 0) return Status::Ok();
   if (!AccessOk(user_dst, n)) return Status(Code::kFault);
-  const int copied = KernelCopy(reinterpret_cast<void*>(user_dst), src, n, true);
-  if (copied >= 0) return copied == 1 ? Status::Ok() : Status(Code::kFault);
-#ifndef VKFD_COPY_WITH_PROCESS_VM
+#ifdef VKFD_COPY_WITH_PROCESS_VM
+  if (KernelCopy(reinterpret_cast<void*>(user_dst), src, n, true) != 1) return Status(Code::kFault);
+#else
   InstallFaultRecovery();
-  if (GuardedCopy(reinterpret_cast<void*>(user_dst), src, n)) return Status::Ok();
+  if (!GuardedCopy(reinterpret_cast<void*>(user_dst), src, n)) return Status(Code::kFault);
 #endif
-  return Status(Code::kFault);
+  return Status::Ok();
 }
 
 Status CopyGuarded(void* dst, const void* src, size_t n) {
@@ -226,6 +238,16 @@ Status CopyGuarded(void* dst, const void* src, size_t n) {
   if (!GuardedMemcpy(dst, src, n)) return Status(Code::kFault);
 #endif
   return Status::Ok();
+}
+
+void SetProgramBlocksFault(int sig, bool blocked) {
+  if (sig != SIGSEGV && sig != SIGBUS) return;
+  const uint8_t bit = uint8_t(1u << Slot(sig));
+  t_program_blocks = blocked ? (t_program_blocks | bit) : (t_program_blocks & ~bit);
+}
+
+bool ProgramBlocksFault(int sig) {
+  return (sig == SIGSEGV || sig == SIGBUS) && ((t_program_blocks >> Slot(sig)) & 1);
 }
 
 int SetChainedHandler(int sig, const struct sigaction* act, struct sigaction* old) {

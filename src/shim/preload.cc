@@ -19,6 +19,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <pthread.h>
 
 #include "base/call_guard.h"
 #include "base/private_fds.h"
@@ -194,6 +195,19 @@ FILE* fopen64(const char* path, const char* mode) {
     return FopenDevice(info, mode);
   }
   return real_fopen64(Target(info, path), mode);
+}
+
+// fclose closes its fd inside libc, not through close(): an fdopen'ed emulated fd is forgotten here.
+int fclose(FILE* stream) {
+  VKFD_REAL(fclose);
+  if (stream != nullptr) {
+    const int fd = fileno(stream);
+    if (fd >= 0 && FileTable::IsEmulated(fd)) {
+      CallGuard guard;
+      vkfd::shim::ForgetFd(fd);
+    }
+  }
+  return real_fclose(stream);
 }
 
 DIR* opendir(const char* path) {
@@ -471,9 +485,15 @@ int ioctl(int fd, unsigned long request, ...) {
   va_start(ap, request);
   void* arg = va_arg(ap, void*);
   va_end(ap);
+  const unsigned type = _IOC_TYPE(request);
   if (FileTable::IsEmulated(fd)) {
     CallGuard guard;
-    if (const std::optional<vkfd::uapi::FileRecord> file = vkfd::shim::LiveRecord(fd)) {
+    // KFD's and vkfd's commands trust the table (the fast path: no system call). Any other command
+    // on an emulated fd is most likely meant for a file that reused the number after a close vkfd
+    // did not see (a raw close system call): check the kernel object first.
+    std::optional<vkfd::uapi::FileRecord> file =
+        type == 'K' || type == 'V' ? FileTable::Find(fd) : vkfd::shim::LiveRecord(fd);
+    if (file) {
       // A fence fd inherited from the parent: its FenceFile (and locks) are the parent's.
       if (file->kind != vkfd::uapi::FileRecord::Kind::kFence ||
           file->device->owner_pid() == vkfd::CurrentPid()) {
@@ -483,7 +503,6 @@ int ioctl(int fd, unsigned long request, ...) {
   }
   // Not in the table: a fence fd or a kfd fd of another process is still recognised by its kernel
   // object (uapi/foreign_files.h). Only KFD's and vkfd's command types are looked at.
-  const unsigned type = _IOC_TYPE(request);
   if (type == 'K' || type == 'V') {
     CallGuard guard;
     bool handled = false;
@@ -533,68 +552,134 @@ void* mmap64(void* addr, size_t length, int prot, int flags, int fd, off64_t off
 
 // ---- signals: the program's SIGSEGV/SIGBUS handlers run behind vkfd's fault recovery ------------
 
+// Handlers: SIGSEGV/SIGBUS are chained behind the fault recovery (base/user_memory.h); every other
+// handler is installed behind the deferring trampoline (base/call_guard.h), so it never runs inside a
+// vkfd lock. Masks: SIGSEGV/SIGBUS are never really blocked; the program's view is kept per thread.
+
 int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
   if (sig == SIGSEGV || sig == SIGBUS) return vkfd::SetChainedHandler(sig, act, old);
-  VKFD_REAL(sigaction);
-  return real_sigaction(sig, act, old);
+  return vkfd::InstallProgramHandler(sig, act, old);
 }
 
 namespace {
 
-// The BSD/System V ways of installing a handler for SIGSEGV/SIGBUS: chained behind the recovery like
-// sigaction's. `flags` are what glibc gives each.
-sighandler_t InstallChained(int sig, sighandler_t handler, int flags) {
+// The BSD/System V ways of installing a handler: `flags` are what glibc gives each.
+sighandler_t InstallWithFlags(int sig, sighandler_t handler, int flags) {
   struct sigaction act {};
   struct sigaction old {};
   act.sa_handler = handler;
   act.sa_flags = flags;
   sigemptyset(&act.sa_mask);
-  if (vkfd::SetChainedHandler(sig, &act, &old) != 0) return SIG_ERR;
+  if (handler != SIG_DFL && handler != SIG_IGN && !(flags & SA_NODEFER)) sigaddset(&act.sa_mask, sig);
+  const int r = sig == SIGSEGV || sig == SIGBUS ? vkfd::SetChainedHandler(sig, &act, &old)
+                                                : vkfd::InstallProgramHandler(sig, &act, &old);
+  if (r != 0) return SIG_ERR;
   return old.sa_handler;
+}
+
+bool IsFault(int sig) { return sig == SIGSEGV || sig == SIGBUS; }
+
+// The set to hand to the kernel: the program's, without SIGSEGV/SIGBUS. Records the program's view.
+const sigset_t* Stripped(int how, const sigset_t* set, sigset_t* copy) {
+  if (set == nullptr) return nullptr;
+  *copy = *set;
+  for (int sig : {SIGSEGV, SIGBUS}) {
+    const bool member = sigismember(set, sig) == 1;
+    if (how == SIG_SETMASK) vkfd::SetProgramBlocksFault(sig, member);
+    else if (how == SIG_BLOCK && member) vkfd::SetProgramBlocksFault(sig, true);
+    else if (how == SIG_UNBLOCK && member) vkfd::SetProgramBlocksFault(sig, false);
+    if (how != SIG_UNBLOCK) sigdelset(copy, sig);
+  }
+  return copy;
+}
+
+void AddView(sigset_t* old, bool was[2]) {
+  if (old == nullptr) return;
+  if (was[0]) sigaddset(old, SIGSEGV);
+  if (was[1]) sigaddset(old, SIGBUS);
 }
 
 }  // namespace
 
 sighandler_t signal(int sig, sighandler_t handler) {
-  // glibc's signal() has BSD semantics.
-  if (sig == SIGSEGV || sig == SIGBUS) return InstallChained(sig, handler, SA_RESTART);
-  VKFD_REAL(signal);
-  return real_signal(sig, handler);
+  return InstallWithFlags(sig, handler, SA_RESTART);  // glibc's signal() has BSD semantics
 }
 
 // Resolved by name: glibc declares bsd_signal only for old X/Open levels and marks sigset deprecated.
 using SignalFn = sighandler_t (*)(int, sighandler_t);
 
 sighandler_t bsd_signal(int sig, sighandler_t handler) {
-  if (sig == SIGSEGV || sig == SIGBUS) return InstallChained(sig, handler, SA_RESTART);
-  static const SignalFn real_bsd_signal = Real<SignalFn>("bsd_signal");
-  return real_bsd_signal(sig, handler);
+  return InstallWithFlags(sig, handler, SA_RESTART);
 }
 
 sighandler_t sysv_signal(int sig, sighandler_t handler) {
-  if (sig == SIGSEGV || sig == SIGBUS) return InstallChained(sig, handler, SA_RESETHAND | SA_NODEFER);
-  VKFD_REAL(sysv_signal);
-  return real_sysv_signal(sig, handler);
+  return InstallWithFlags(sig, handler, SA_RESETHAND | SA_NODEFER);
 }
 
 sighandler_t __sysv_signal(int sig, sighandler_t handler) {
-  if (sig == SIGSEGV || sig == SIGBUS) return InstallChained(sig, handler, SA_RESETHAND | SA_NODEFER);
-  VKFD_REAL(__sysv_signal);
-  return real___sysv_signal(sig, handler);
+  return InstallWithFlags(sig, handler, SA_RESETHAND | SA_NODEFER);
 }
 
 // sigset(): SIG_HOLD blocks the signal (left to libc); anything else unblocks it and installs the
-// handler, chained for SIGSEGV/SIGBUS. Returns SIG_HOLD if the signal was blocked before.
+// handler. Returns SIG_HOLD if the signal was blocked before.
 sighandler_t sigset(int sig, sighandler_t handler) {
   static const SignalFn real_sigset = Real<SignalFn>("sigset");
-  if ((sig != SIGSEGV && sig != SIGBUS) || handler == SIG_HOLD) return real_sigset(sig, handler);
+  if (handler == SIG_HOLD) {
+    if (IsFault(sig)) {
+      vkfd::SetProgramBlocksFault(sig, true);
+      return SIG_HOLD;  // not really blocked (base/user_memory.h); the previous disposition is kept
+    }
+    return real_sigset(sig, handler);
+  }
   sigset_t set, old_mask;
   sigemptyset(&set);
   sigaddset(&set, sig);
-  if (sigprocmask(SIG_UNBLOCK, &set, &old_mask) != 0) return SIG_ERR;
-  const sighandler_t old = InstallChained(sig, handler, 0);
+  const bool was_blocked_fault = IsFault(sig) && vkfd::ProgramBlocksFault(sig);
+  if (pthread_sigmask(SIG_UNBLOCK, &set, &old_mask) != 0) return SIG_ERR;
+  const sighandler_t old = InstallWithFlags(sig, handler, 0);
   if (old == SIG_ERR) return SIG_ERR;
-  return sigismember(&old_mask, sig) == 1 ? SIG_HOLD : old;
+  return sigismember(&old_mask, sig) == 1 || was_blocked_fault ? SIG_HOLD : old;
+}
+
+int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
+  VKFD_REAL(pthread_sigmask);
+  bool was[2] = {vkfd::ProgramBlocksFault(SIGSEGV), vkfd::ProgramBlocksFault(SIGBUS)};
+  sigset_t copy;
+  const int r = real_pthread_sigmask(how, Stripped(how, set, &copy), old);
+  if (r == 0) AddView(old, was);
+  return r;
+}
+
+int sigprocmask(int how, const sigset_t* set, sigset_t* old) {
+  VKFD_REAL(sigprocmask);
+  bool was[2] = {vkfd::ProgramBlocksFault(SIGSEGV), vkfd::ProgramBlocksFault(SIGBUS)};
+  sigset_t copy;
+  const int r = real_sigprocmask(how, Stripped(how, set, &copy), old);
+  if (r == 0) AddView(old, was);
+  return r;
+}
+
+int sigsuspend(const sigset_t* mask) {
+  VKFD_REAL(sigsuspend);
+  sigset_t copy = *mask;
+  sigdelset(&copy, SIGSEGV);
+  sigdelset(&copy, SIGBUS);
+  return real_sigsuspend(&copy);
 }
 
 }  // extern "C"
+
+// A mask inherited across exec may block SIGSEGV/SIGBUS: keep the program's view, unblock them.
+__attribute__((constructor)) static void UnblockFaultsInherited() {
+  sigset_t current;
+  if (pthread_sigmask(SIG_BLOCK, nullptr, &current) != 0) return;
+  sigset_t faults;
+  sigemptyset(&faults);
+  for (int sig : {SIGSEGV, SIGBUS}) {
+    if (sigismember(&current, sig) != 1) continue;
+    vkfd::SetProgramBlocksFault(sig, true);
+    sigaddset(&faults, sig);
+  }
+  static const auto real = Real<int (*)(int, const sigset_t*, sigset_t*)>("pthread_sigmask");
+  real(SIG_UNBLOCK, &faults, nullptr);
+}

@@ -194,20 +194,42 @@ TEST(Item1BadPointers, EfaultWithSigsegvBlockedByPthreadSigmask) {
   EXPECT_EQ(0, r);
 }
 
-TEST(Item1BadPointers, EfaultWithSigsegvBlockedBySigprocmaskAndRawSyscall) {
+TEST(Item1BadPointers, EfaultWithSigsegvBlockedBySigprocmaskOrInheritedAcrossExec) {
   EXPECT_EQ(0, RunWithDeadline([] {
     Client c;
     sigset_t set;
     sigfillset(&set);
     if (sigprocmask(SIG_BLOCK, &set, nullptr) != 0) return 2;
+    // The program's view is kept: it sees SIGSEGV blocked.
+    sigset_t now;
+    if (sigprocmask(SIG_BLOCK, nullptr, &now) != 0 || sigismember(&now, SIGSEGV) != 1) return 3;
     return BadPointerIoctl(c.kfd);
   }, 10000));
-  EXPECT_EQ(0, RunWithDeadline([] {
-    Client c;
+  // A mask inherited across exec (set here with the raw system call, which vkfd cannot see).
+  const std::string self = "/proc/" + std::to_string(getpid()) + "/exe";
+  EXPECT_EQ(0, RunWithDeadline([&self] {
     uint64_t mask = (1ull << (SIGSEGV - 1)) | (1ull << (SIGBUS - 1));
     if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, &mask, nullptr, 8) != 0) return 2;
-    return BadPointerIoctl(c.kfd);
+    execl(self.c_str(), self.c_str(), "--probe-efault", nullptr);
+    return 127;
   }, 10000));
+}
+
+// A program fault while the program blocks SIGSEGV still kills it, as the kernel's forced signal does.
+TEST(Item1BadPointers, ProgramFaultWithSigsegvBlockedStillKills) {
+  int sig = 0;
+  EXPECT_EQ(-1, RunWithDeadline([] {
+    Client c;
+    signal(SIGSEGV, [](int) { _exit(9); });
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGSEGV);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    *static_cast<volatile int*>(mmap(nullptr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)) =
+        1;
+    return 0;
+  }, 10000, &sig));
+  EXPECT_EQ(SIGSEGV, sig);
 }
 
 std::atomic<int> g_program_segv{0};
@@ -844,6 +866,10 @@ TEST(Item14Alloc, DoorbellAndMmioRemapTogetherAt8KiB) {
 // The exec'd half of Item5Fork.InheritedKfdFdAfterExecIsEbadf: exits with GET_VERSION's errno.
 // Runs before GoogleTest's main (a constructor), so the argument never reaches it.
 __attribute__((constructor)) static void ProbeInheritedKfd(int argc, char** argv) {
+  if (argc == 2 && strcmp(argv[1], "--probe-efault") == 0) {
+    const int kfd = open("/dev/kfd", O_RDWR | O_CLOEXEC);
+    _exit(kfd < 0 ? 100 : BadPointerIoctl(kfd));
+  }
   if (argc == 3 && strcmp(argv[1], "--probe-inherited-kfd") == 0) {
     kfd_ioctl_get_version_args v{};
     const int r = ioctl(atoi(argv[2]), AMDKFD_IOC_GET_VERSION, &v);
