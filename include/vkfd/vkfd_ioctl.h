@@ -8,14 +8,14 @@
  *   FENCE_INFO / FENCE_MERGE on a fence fd, as sync_file's FILE_INFO and MERGE
  *   SUBMIT                   packets for a user queue through /dev/kfd instead of a doorbell write
  *                            (the "dispatch ioctl" of the 2018 review; since version 2)
- *   EXT_VERSION              probe: a real /dev/kfd answers -1/EINVAL (6.1 answers every number
- *                            outside its table so; later kernels say ENOTTY), vkfd answers 0
+ *   EXT_VERSION              probe: a real /dev/kfd answers -1/ENOTTY (6.1.y answers every number
+ *                            outside its table so; 6.1.0 said EINVAL), vkfd answers 0
  *
  * Type letter 'V' with numbers 0xE0-0xEF: never 'K' (KFD's), and outside the numbers V4L2 and
  * vboxguest use with 'V' (0x00-0x6F), so no ioctl meant for those devices decodes as one of these. The
  * whole command (type, number, size, direction) must match exactly. Anything else on /dev/kfd goes to
- * KFD's dispatch, which looks at the number only and answers EINVAL for 0xE0-0xEF (so a struct of
- * another size gets EINVAL); on a fence fd anything but FENCE_INFO and FENCE_MERGE gets ENOTTY.
+ * KFD's dispatch, which looks at the number only and answers ENOTTY for 0xE0-0xEF (so a struct of
+ * another size gets ENOTTY); on a fence fd anything but FENCE_INFO and FENCE_MERGE gets ENOTTY.
  * As with KFD's ioctls, the struct is copied back also when the call fails (n_success, failed_index);
  * a bad struct pointer gives EFAULT, and /dev/kfd ioctls from a process other than the opener EBADF.
  *

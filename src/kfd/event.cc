@@ -213,7 +213,17 @@ void EventTable::FreeWaitersLocked(std::span<Waiter> waiters, bool undo_auto_res
 }
 
 Status EventTable::Wait(std::span<const uint32_t> ids, bool wait_all, uint32_t timeout_ms,
-                        WaitResult* result, uint32_t* remaining_ms) {
+                        WaitResult* result, uint32_t* remaining_ms,
+                        std::vector<std::pair<size_t, MemoryException>>* activated_memory) {
+  // copy_signaled_event_data, under the event lock after a COMPLETE result.
+  auto collect = [&](std::span<Waiter> ws) REQUIRES(mu_) {
+    if (activated_memory == nullptr) return;
+    for (size_t i = 0; i < ws.size(); ++i) {
+      if (ws[i].activated && ws[i].event != nullptr && ws[i].event->type == kEventTypeMemory) {
+        activated_memory->emplace_back(i, ws[i].event->memory);
+      }
+    }
+  };
   *result = WaitResult::kFail;
   WakeWord word;
   // user_timeout_to_jiffies: finite timeouts are capped at 0x7FFFFFFF ms and get one more tick.
@@ -237,6 +247,7 @@ Status EventTable::Wait(std::span<const uint32_t> ids, bool wait_all, uint32_t t
   }
   WaitResult state = TestLocked(waiters, wait_all);
   if (state == WaitResult::kComplete) {
+    collect(waiters);
     FreeWaitersLocked(waiters, false);
     *result = state;
     return Status::Ok();
@@ -271,6 +282,7 @@ Status EventTable::Wait(std::span<const uint32_t> ids, bool wait_all, uint32_t t
     *result = WaitResult::kFail;
     return Status(code);
   }
+  if (state == WaitResult::kComplete) collect(waiters);
   FreeWaitersLocked(waiters, false);
   *result = state;
   if (state == WaitResult::kFail) return Status(Code::kIo);

@@ -89,9 +89,13 @@ class EventTable {
   // WAIT_EVENTS. `timeout_ms` in the ABI's encoding (0 immediate, ~0u infinite); *remaining_ms gets
   // the time left when the wait is interrupted. Returns kOk with *result COMPLETE or TIMEOUT;
   // kInvalidArgs for an unknown id; kInterrupted after a signal handler without SA_RESTART;
-  // kIo when an event was destroyed during the wait (*result FAIL).
+  // kIo when an event was destroyed during the wait (*result FAIL). On COMPLETE, `activated_memory`
+  // (when given) receives, for each entry i whose event is a MEMORY event that was signaled in this
+  // wait, (i, its exception data): what copy_signaled_event_data copies back.
   Status Wait(std::span<const uint32_t> ids, bool wait_all, uint32_t timeout_ms, WaitResult* result,
-              uint32_t* remaining_ms) EXCLUDES(mu_);
+              uint32_t* remaining_ms,
+              std::vector<std::pair<size_t, MemoryException>>* activated_memory = nullptr)
+      EXCLUDES(mu_);
 
   // kfd_signal_event_interrupt: an engine raised an interrupt carrying `partial_id` (its low
   // `valid_bits` meaningful) after writing the event's mailbox slot. A signal event whose id matches

@@ -65,11 +65,6 @@ void Process::set_signal_handle(uint64_t handle) {
   has_signal_handle_ = true;
 }
 
-void Process::set_has_queues(bool value) {
-  MutexLock lock(&mu_);
-  has_queues_ = value;
-}
-
 // ---------------------------------------------------------------------------------------------------
 // Binding, apertures, policies
 
@@ -160,15 +155,6 @@ Status Process::SetMemoryPolicy(uint32_t gpu_id, int default_policy, int alterna
   return Status::Ok();
 }
 
-Result<int> Process::SetXnackMode(int mode) {
-  MutexLock lock(&mu_);
-  if (mode < 0) return xnack_enabled_;
-  if (has_queues_) return Code::kBusy;
-  // gfx90a supports per-process XNACK selection, so enabling is always allowed here.
-  xnack_enabled_ = mode != 0 ? 1 : 0;
-  return xnack_enabled_;
-}
-
 Result<uint64_t> Process::AvailableMemory(uint32_t gpu_id) {
   MutexLock lock(&mu_);
   ProcessDevice* pdd = FindDeviceLocked(gpu_id);
@@ -218,7 +204,6 @@ void Process::Teardown() {
   events_.reset();
   queues_.reset();
   has_signal_handle_ = false;
-  has_queues_ = false;
 }
 
 }  // namespace vkfd::kfd

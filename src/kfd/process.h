@@ -86,8 +86,6 @@ class Process {
   std::vector<Apertures> GetApertures() EXCLUDES(mu_);
   Status SetMemoryPolicy(uint32_t gpu_id, int default_policy, int alternate_policy,
                          uint64_t alternate_base, uint64_t alternate_size) EXCLUDES(mu_);
-  // Negative `mode` queries. Returns the mode in force afterwards.
-  Result<int> SetXnackMode(int mode) EXCLUDES(mu_);
   Result<uint64_t> AvailableMemory(uint32_t gpu_id) EXCLUDES(mu_);
 
   Result<AllocResult> AllocMemory(const AllocRequest& request) EXCLUDES(mu_);
@@ -116,8 +114,6 @@ class Process {
 
   // The event-page BO, which FREE refuses (set by CREATE_EVENT).
   void set_signal_handle(uint64_t handle) EXCLUDES(mu_);
-  // Queues exist (SET_XNACK_MODE refuses changes then).
-  void set_has_queues(bool value) EXCLUDES(mu_);
 
   // Process exit: unmaps and frees every BO on every GPU and releases the VMs. Idempotent.
   void Teardown() EXCLUDES(mu_);
@@ -189,8 +185,6 @@ class Process {
   std::vector<ProcessDevice> devices_ GUARDED_BY(mu_);
   uint64_t signal_handle_ GUARDED_BY(mu_) = 0;
   bool has_signal_handle_ GUARDED_BY(mu_) = false;
-  bool has_queues_ GUARDED_BY(mu_) = false;
-  int xnack_enabled_ GUARDED_BY(mu_) = 0;
   bool torn_down_ GUARDED_BY(mu_) = false;
 
   // ---- Events, queues, per-GPU trap/scratch state and /dev/kfd mmaps (process_queues.cc) ----

@@ -92,16 +92,13 @@ Result<CreatedQueue> Process::CreateQueue(uint32_t gpu_id, const QueueProperties
   gpu.completion_latency_ns = std::max(timing.job_latency_ns, timing.job_cost_ns);
   auto created = table->Create(gpu, props);
   if (!created.ok()) return created.code();
-  has_queues_ = true;
   return created.value();
 }
 
 Status Process::DestroyQueue(uint32_t queue_id) {
   const std::shared_ptr<QueueTable> table = queues();
   MutexLock lock(&mu_);
-  VKFD_RETURN_IF_ERROR(table->Destroy(queue_id));
-  has_queues_ = table->count() != 0;
-  return Status::Ok();
+  return table->Destroy(queue_id);
 }
 
 Status Process::UpdateQueue(uint32_t queue_id, uint64_t ring_base, uint32_t ring_size,

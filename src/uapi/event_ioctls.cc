@@ -1,6 +1,8 @@
 // CREATE/DESTROY/SET/RESET/WAIT_EVENTS: ABI structs in, kfd::EventTable calls, ABI structs out.
 #include <linux/kfd_ioctl.h>
 
+#include <cstddef>
+#include <utility>
 #include <vector>
 
 #include "base/user_memory.h"
@@ -71,10 +73,29 @@ Code WaitEvents(IoctlContext& ctx, kfd_ioctl_wait_events_args& args) {
   }
   kfd::WaitResult result = kfd::WaitResult::kFail;
   uint32_t remaining = args.timeout;
-  const Status status =
-      ctx.process->events()->Wait(ids, args.wait_for_all != 0, args.timeout, &result, &remaining);
+  std::vector<std::pair<size_t, kfd::MemoryException>> memory;
+  const Status status = ctx.process->events()->Wait(ids, args.wait_for_all != 0, args.timeout,
+                                                    &result, &remaining, &memory);
   args.wait_result = static_cast<uint32_t>(result);
   const Code code = status.code();
+  // copy_signaled_event_data: the exception data of each activated MEMORY event goes back into its
+  // kfd_event_data entry; a bad pointer there makes the whole wait EFAULT / FAIL.
+  for (const auto& [i, data] : memory) {
+    kfd_hsa_memory_exception_data out{};
+    out.failure.NotPresent = data.not_present;
+    out.failure.ReadOnly = data.read_only;
+    out.failure.NoExecute = data.no_execute;
+    out.failure.imprecise = data.imprecise;
+    out.va = data.va;
+    out.gpu_id = data.gpu_id;
+    out.ErrorType = data.error_type;
+    const uint64_t dst = args.events_ptr + uint64_t{i} * sizeof(kfd_event_data) +
+                         offsetof(kfd_event_data, memory_exception_data);
+    if (!CopyToUser(dst, &out, sizeof(out)).ok()) {
+      args.wait_result = KFD_IOC_WAIT_RESULT_FAIL;
+      return Code::kFault;
+    }
+  }
   // An interrupted wait reports the time left, so that a restart waits only for the rest.
   if (code == Code::kInterrupted) args.timeout = remaining;
   return code;

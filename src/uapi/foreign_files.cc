@@ -85,7 +85,7 @@ int ForeignFileIoctl(int fd, unsigned long cmd, void* arg, bool* handled) {
   }
   if (type == AMDKFD_IOCTL_BASE && IsKfdMemfd(fd)) {
     *handled = true;
-    return Fail(FindIoctl(_IOC_NR(cmd)) != nullptr ? EBADF : EINVAL);
+    return Fail(FindIoctl(_IOC_NR(cmd)) != nullptr ? EBADF : ENOTTY);  // as KfdDevice::Ioctl
   }
   return -1;
 }

@@ -8,7 +8,7 @@
 //    sent), as sync_file's ioctls answer in any process; other commands are ENOTTY (sync_file_ioctl).
 //  * A kfd fd of another KFD process (after exec, or received) is EBADF for every KFD command, as
 //    kfd_ioctl answers a process that is not the file's (6.1: `process->lead_thread !=
-//    current->group_leader`); numbers outside KFD's range keep the initial -EINVAL.
+//    current->group_leader`); numbers outside KFD's range are ENOTTY, before that check (6.1.y).
 // Touches no device, no lock of another process's device, allocates only for MERGE.
 #pragma once
 

@@ -212,10 +212,11 @@ constexpr IoctlDesc kRows[] = {
                            "first_gws 0; ENODEV without GWS"),
     Row<AMDKFD_IOC_SMI_EVENTS, NotImplemented<kfd_ioctl_smi_events_args>, DescSmi>(
         "SMI_EVENTS", "not implemented: EINVAL (ROCm 5.2 never sends it)"),
-    Row<AMDKFD_IOC_SVM, NotImplemented<kfd_ioctl_svm_args>, DescSvm>("SVM",
-                                                                      "not implemented: EINVAL (no SVM)"),
+    Row<AMDKFD_IOC_SVM, Svm, DescSvm>(
+        "SVM", "as 6.1.y without CONFIG_HSA_AMD_SVM: EINVAL when the size cannot hold nattr "
+               "attributes (kfd_ioctl_svm_validate), else EPERM; capability bit 27 clear"),
     Row<AMDKFD_IOC_SET_XNACK_MODE, SetXnackMode, DescXnack>(
-        "SET_XNACK_MODE", "query and set; EBUSY once queues exist; gfx90a: per process"),
+        "SET_XNACK_MODE", "EPERM, as 6.1.y without CONFIG_HSA_AMD_SVM (ROCr then assumes XNACK off)"),
     Row<AMDKFD_IOC_CRIU_OP, CriuOp, DescCriu>(
         "CRIU_OP",
         "EACCES without CAP_CHECKPOINT_RESTORE or CAP_SYS_ADMIN, as 6.1; privileged callers get "

@@ -31,6 +31,7 @@ struct IoctlContext {
   const FileRecord& file;
   kfd::Process* process;  // null on a fence fd
   kfd::FenceFile* fence;  // the fence file of a fence fd, else null
+  size_t usize = 0;       // the user's struct size (_IOC_SIZE of the command as called)
   int file_fd = -1;       // the fd the ioctl was made on
   // A handler that returns a new fd (KfdDevice::InstallFenceFile, its last step) names it here; the
   // dispatcher withdraws it if the struct cannot be copied out.
@@ -116,6 +117,7 @@ Code GetProcessApertures(IoctlContext& ctx, kfd_ioctl_get_process_apertures_args
 Code AcquireVm(IoctlContext& ctx, kfd_ioctl_acquire_vm_args& args);
 Code SetMemoryPolicy(IoctlContext& ctx, kfd_ioctl_set_memory_policy_args& args);
 Code SetXnackMode(IoctlContext& ctx, kfd_ioctl_set_xnack_mode_args& args);
+Code Svm(IoctlContext& ctx, kfd_ioctl_svm_args& args);
 // memory_ioctls.cc
 Code AllocMemoryOfGpu(IoctlContext& ctx, kfd_ioctl_alloc_memory_of_gpu_args& args);
 Code FreeMemoryOfGpu(IoctlContext& ctx, kfd_ioctl_free_memory_of_gpu_args& args);

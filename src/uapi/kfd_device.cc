@@ -217,10 +217,11 @@ int KfdDevice::Ioctl(int fd, unsigned long cmd, void* arg) {
   if (desc == nullptr && fence_file) {
     result = -ENOTTY;  // sync_file_ioctl's default
   } else if (desc == nullptr) {
-    // 6.1's kfd_ioctl: a number outside [AMDKFD_COMMAND_START, AMDKFD_COMMAND_END) keeps the initial
-    // retcode -EINVAL, before the opener check. That includes ROCm 5.2's private 0x80-0x84 (DBG_TRAP,
-    // IPC, cross-memory copy), which the thunk reads as "not supported". (Later kernels say -ENOTTY.)
-    result = -EINVAL;
+    // 6.1.y's kfd_ioctl (6.1.192, kfd_chardev.c): a number at or past AMDKFD_CORE_IOCTL_COUNT or
+    // outside [AMDKFD_COMMAND_START, AMDKFD_COMMAND_END) is -ENOTTY, before the opener check. That
+    // includes ROCm 5.2's private 0x80-0x84 (DBG_TRAP, IPC, cross-memory copy), which the thunk reads
+    // as "not supported". (6.1.0 kept the initial -EINVAL here; vkfd follows 6.1.y.)
+    result = -ENOTTY;
   } else if (!fence_file && file->opener_pid != CurrentPid()) {
     result = -EBADF;
   } else if (desc->checkpoint_restore && !MayCheckpointRestore()) {
@@ -243,7 +244,7 @@ int KfdDevice::Ioctl(int fd, unsigned long cmd, void* arg) {
       code = Code::kFault;
     } else {
       std::shared_ptr<kfd::FenceFile> fence = fence_file ? LookupFenceFile(fd) : nullptr;
-      IoctlContext ctx{this, *file, file->process, fence.get(), fd};
+      IoctlContext ctx{this, *file, file->process, fence.get(), usize, fd};
       code = fence_file && !fence ? Code::kBadFd : desc->handler(ctx, kdata);
       if ((dir & _IOC_READ) && !CopyToUser(user, kdata, usize).ok()) code = Code::kFault;
       // An fd the client never learnt of (the copy-out failed) must not stay open: put_unused_fd.

@@ -92,11 +92,18 @@ Code SetMemoryPolicy(IoctlContext& ctx, kfd_ioctl_set_memory_policy_args& args) 
       .code();
 }
 
-Code SetXnackMode(IoctlContext& ctx, kfd_ioctl_set_xnack_mode_args& args) {
-  auto mode = ctx.process->SetXnackMode(args.xnack_enabled);
-  if (!mode.ok()) return mode.code();
-  if (args.xnack_enabled < 0) args.xnack_enabled = mode.value();
-  return Code::kOk;
+// vkfd is a 6.1.y kernel built without CONFIG_HSA_AMD_SVM (it has no SVM ranges, no migration, no
+// retry faults): the topology clears HSA_CAP_SVMAPI_SUPPORTED, and kfd_chardev.c's stubs answer.
+Code SetXnackMode(IoctlContext&, kfd_ioctl_set_xnack_mode_args&) {
+  return Code::kPermission;  // kfd_ioctl_set_xnack_mode without SVM
+}
+
+Code Svm(IoctlContext& ctx, kfd_ioctl_svm_args& args) {
+  // kfd_ioctl_svm_validate runs first (also without SVM): the user's size must hold nattr attributes.
+  const uint64_t expected =
+      sizeof(kfd_ioctl_svm_args) + uint64_t{args.nattr} * sizeof(kfd_ioctl_svm_attribute);
+  if (ctx.usize < expected) return Code::kInvalidArgs;
+  return Code::kPermission;  // kfd_ioctl_svm without SVM
 }
 
 }  // namespace vkfd::uapi

@@ -189,20 +189,20 @@ TEST_F(ExtTest, ExtVersionAndWholeCommandMatching) {
   EXPECT_EQ(uint32_t{VKFD_EXT_VERSION}, v.version);
   EXPECT_EQ(0u, v.reserved);
   // Another size, direction or type is not the extension: KFD's dispatch answers, and 6.1 has no
-  // number 0xE0 (EINVAL, as a real /dev/kfd answers the probe).
+  // number 0xE0 (ENOTTY, as a real 6.1.y /dev/kfd answers the probe).
   uint64_t buf[4] = {};
   EXPECT_EQ(-1, Raw(kfd_, _IOR('V', 0xE0, uint64_t[2]), buf));
-  EXPECT_EQ(EINVAL, errno);
+  EXPECT_EQ(ENOTTY, errno);
   EXPECT_EQ(-1, Raw(kfd_, _IOWR('V', 0xE0, vkfd_ext_version_args), buf));
-  EXPECT_EQ(EINVAL, errno);
+  EXPECT_EQ(ENOTTY, errno);
   EXPECT_EQ(-1, Raw(kfd_, _IOR('K', 0xE0, vkfd_ext_version_args), buf));
-  EXPECT_EQ(EINVAL, errno);
+  EXPECT_EQ(ENOTTY, errno);
   EXPECT_EQ(-1, Raw(kfd_, _IOWR('V', 0xE1, char[24]), buf));  // MAP_ASYNC's number, wrong size
-  EXPECT_EQ(EINVAL, errno);
+  EXPECT_EQ(ENOTTY, errno);
   // Fence-fd commands on /dev/kfd are not extensions either.
   vkfd_fence_info_args info{};
   EXPECT_EQ(-1, Raw(kfd_, VKFD_IOC_FENCE_INFO, &info));
-  EXPECT_EQ(EINVAL, errno);
+  EXPECT_EQ(ENOTTY, errno);
   // KFD itself is unaffected.
   kfd_ioctl_get_version_args kv{};
   ASSERT_EQ(0, Raw(kfd_, AMDKFD_IOC_GET_VERSION, &kv));

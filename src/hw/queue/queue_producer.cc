@@ -6,7 +6,6 @@ namespace vkfd::hw {
 namespace {
 
 constexpr uint64_t kAqlPacketBytes = 64;
-constexpr uint16_t kAqlInvalid = 1;
 
 Result<uint64_t> ProduceAql(const VmAccess& vm, const RingLayout& ring,
                             std::span<const uint8_t> packets, VmFault* fault) {

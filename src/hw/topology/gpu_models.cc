@@ -72,7 +72,7 @@ Properties GpuProperties(const GpuModel& model) {
       {"max_engine_clk_fcompute", 1700},
       {"local_mem_size", 0},
       {"fw_version", 78},
-      {"capability", 749970048},
+      {"capability", 615752320},  // HSA_CAP_SVMAPI_SUPPORTED (bit 27) clear: built without SVM
       {"debug_prop", 0},
       {"sdma_fw_version", 8},
       {"unique_id", 0},

@@ -56,6 +56,9 @@ TEST(TopologyUniformTest, FourGpusAreWhatTheDocsPromise) {
     EXPECT_FALSE(gpu.dma.enabled());
     EXPECT_EQ(gpu.property("simd_count"), 416u);
     EXPECT_EQ(gpu.property("gfx_target_version"), 90010u);
+    // vkfd serves no SVM ioctl (EPERM, as 6.1.y without CONFIG_HSA_AMD_SVM): HSA_CAP_SVMAPI_SUPPORTED
+    // must not be advertised, or HIP's managed memory takes the SVM path.
+    EXPECT_EQ(gpu.property("capability").value_or(1u << 27) & (1u << 27), 0u);
     EXPECT_EQ(gpu.property("device_id"), 29711u);
     EXPECT_EQ(gpu.property("vendor_id"), 4098u);
     EXPECT_EQ(gpu.property("drm_render_minor"), 128 + i);
