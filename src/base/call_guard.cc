@@ -53,11 +53,15 @@ bool ReadHandler(int sig, struct sigaction* out) {
   }
 }
 
+void Redeliver(struct ThreadState& t);
+
 void RunProgramHandler(int sig, siginfo_t* info, void* ucontext) {
   struct sigaction act;
   if (!ReadHandler(sig, &act)) return;
   if (act.sa_flags & SA_RESETHAND) {
     // The one-shot disposition: back to the default before the handler runs, as the kernel does.
+    // (Counted as inside vkfd, so that a signal arriving during the write waits for it.)
+    ++t_state.depth;
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);
@@ -68,6 +72,7 @@ void RunProgramHandler(int sig, siginfo_t* info, void* ucontext) {
     h.known = true;
     h.seq.fetch_add(1, std::memory_order_release);
     __sigaction(sig, &dfl, nullptr);
+    if (--t_state.depth == 0 && t_state.pending != 0) Redeliver(t_state);
   }
   if (act.sa_flags & SA_SIGINFO) {
     if (act.sa_sigaction != nullptr) act.sa_sigaction(sig, info, ucontext);
@@ -152,6 +157,9 @@ FutexResult FutexWaitInterruptible(const std::atomic<uint32_t>* word, uint32_t e
 
 int InstallProgramHandler(int sig, const struct sigaction* act, struct sigaction* old) {
   if (sig <= 0 || sig >= kMaxSignal || Synchronous(sig)) return __sigaction(sig, act, old);
+  // A signal arriving while the table is written is deferred (the trampoline would otherwise read a
+  // half-written entry, or spin on the lock this thread holds).
+  CallGuard guard;
   while (g_install_lock.exchange(true, std::memory_order_acquire)) {
   }
   ProgramHandler& h = g_handlers[sig];
