@@ -20,6 +20,10 @@
 //    applies to the futex (base/futex.h);
 //  * cancellation is disabled (pthread_setcancelstate: no system call), also against asynchronous
 //    cancellation; a cancel requested meanwhile acts at the program's next cancellation point.
+// Mirrors where the kernel acts on signals: on the way out of a system call (exit_to_user_mode_loop →
+// arch_do_signal_or_restart) and in interruptible sleeps (signal_pending → -ERESTARTSYS). One window
+// is wider than the kernel's: a signal landing between the pending check and the futex system call
+// runs its handler and the sleep goes on, as if it had arrived just before the call.
 // Guards nest (a handler run during a sleep may call vkfd again). Synchronous signals (SIGSEGV,
 // SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS) are never deferred. Handlers the program installs with a raw
 // rt_sigaction system call bypass the trampoline and are not deferred. Async-signal-safe.
