@@ -83,9 +83,16 @@ Status PeekFenceFd(int fd, bool* signaled, FenceFdState* state, uint32_t* num_fe
   if (!IsFenceFd(fd) || getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
     return Status(Code::kBadFd);
   }
+  // The count is the name's last field (no allocation here: a forked child may call this).
   const size_t name_len = len - offsetof(sockaddr_un, sun_path) - 1;
-  const std::string name(addr.sun_path + 1, name_len);
-  *num_fences = static_cast<uint32_t>(strtoul(name.c_str() + name.rfind(':') + 1, nullptr, 10));
+  uint32_t count = 0;
+  size_t colon = name_len;
+  while (colon > 0 && addr.sun_path[colon] != ':') --colon;
+  for (size_t i = colon + 1; i <= name_len; ++i) {
+    if (addr.sun_path[i] < '0' || addr.sun_path[i] > '9') break;
+    count = count * 10 + uint32_t(addr.sun_path[i] - '0');
+  }
+  *num_fences = count;
   *state = FenceFdState{};
   const ssize_t n = recv(fd, state, sizeof(*state), MSG_PEEK | MSG_DONTWAIT);
   *signaled = n == static_cast<ssize_t>(sizeof(*state));
