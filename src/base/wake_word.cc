@@ -8,6 +8,7 @@
 
 #include "base/call_guard.h"
 #include "base/process_identity.h"
+#include "base/service_signals.h"
 #include "base/thread_annotations.h"
 
 namespace vkfd {
@@ -56,10 +57,10 @@ class AlarmClock {
 
   void Start() REQUIRES(mu_) {
     started_ = true;
-    // The thread must not take signals meant for the program's threads.
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
+    // The thread must not take signals meant for the program's threads (base/service_signals.h).
+    const sigset_t mask = ServiceThreadSignalMask();
+    sigset_t old;
+    pthread_sigmask(SIG_SETMASK, &mask, &old);
     pthread_t thread;
     pthread_attr_t attr;
     pthread_attr_init(&attr);

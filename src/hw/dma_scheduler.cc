@@ -1,11 +1,14 @@
 #include "hw/dma_scheduler.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <sys/prctl.h>
 
 #include <algorithm>
 #include <cassert>
 #include <mutex>
 
+#include "base/service_signals.h"
 #include "hw/dma_engine.h"
 
 namespace vkfd::hw {
@@ -35,7 +38,15 @@ void DmaScheduler::Kick() {
   {
     MutexLock lock(&mu_);
     kicked_.store(true, std::memory_order_relaxed);
-    if (!thread_.joinable()) thread_ = std::thread([this] { ThreadMain(); });
+    if (!thread_.joinable()) {
+      // Process-directed signals go to the program's threads, never to this one; faults still
+      // reach their handler (base/service_signals.h).
+      const sigset_t mask = ServiceThreadSignalMask();
+      sigset_t old;
+      pthread_sigmask(SIG_SETMASK, &mask, &old);
+      thread_ = std::thread([this] { ThreadMain(); });
+      pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    }
   }
   cv_.notify_all();
 }

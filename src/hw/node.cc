@@ -14,6 +14,10 @@ uint64_t Node::GttWindowBytes(const Topology& topology) {
 }
 
 Result<std::unique_ptr<Node>> Node::Create(Topology topology) {
+  if (topology.cpu.memory_bytes == 0) {  // made in code and not validated: the host's, as validation does
+    topology.cpu.memory_bytes = HostMemoryBytes();
+    topology.cpu.memory_from_host = true;
+  }
   std::unique_ptr<Node> node(new Node(std::move(topology)));
   std::map<uint32_t, uint64_t> hive_slots;
   const Topology& topo = node->topology_;

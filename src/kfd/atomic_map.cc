@@ -48,6 +48,8 @@ Status CheckOneLocked(Process& process, BufferObject* bo, uint32_t gpu_id, Atomi
   }
   VKFD_RETURN_IF_ERROR(process.CheckMapAccessLocked(*bo, *pdd));
   if (mode == AtomicMapMode::kTestOnly) return process.TrialMapLocked(*bo, pdd);
+  // A half-mapped AQL BO (its upper half left by a failed MAP) has only its lower half to go.
+  if (bo->upper_mapped.test(pdd->gpu_index)) return pdd->vm->CheckRange(bo->va, bo->backing_size);
   return pdd->vm->CheckRange(bo->va, bo->size);
 }
 
@@ -80,20 +82,29 @@ Status MapAtomic(Process& process, uint64_t handle, std::span<const uint32_t> gp
       ProcessDevice* pdd = process.FindDeviceLocked(gpu_ids[i]);
       const size_t gpu = pdd->gpu_index;
       if (!bo->mapped.test(gpu)) {
+        const bool half_before = bo->upper_mapped.test(gpu);
         const Status dispatched = process.DispatchMapLocked(bo, pdd);
         if (!dispatched.ok()) {
           *failed_index = i;
           failure = dispatched.code();
+          // An AQL BO whose upper half this call mapped before the lower half failed: unwind that too.
+          if (!half_before && bo->upper_mapped.test(gpu)) {
+            if (FenceRef f = process.RevertMapLocked(bo, pdd)) unwound.push_back(std::move(f));
+          }
           break;
         }
         made.push_back(Made{gpu, bo->last_update[gpu]});
       }
       awaited.push_back(Awaited{i, bo->last_update[gpu]});
     }
-    if (failure != Code::kOk) unwound = RevertLocked(process, handle, made);
+    if (failure != Code::kOk) {
+      std::vector<FenceRef> more = RevertLocked(process, handle, made);
+      unwound.insert(unwound.end(), more.begin(), more.end());
+    }
   }
   if (failure == Code::kOk) {
-    // amdgpu_amdkfd_gpuvm_sync_memory(intr=true), outside the process lock, as MAP waits.
+    // amdgpu_amdkfd_gpuvm_sync_memory(intr=true), outside the process lock (6.1.y's MAP holds it;
+    // the extension designs do not).
     if (auto d = CheckFault(FaultPoint::kMapWait); d.error != Code::kOk || d.interrupted) {
       failure = Code::kInterrupted;
     }

@@ -12,8 +12,7 @@ uint32_t SdmaDoorbellBase(uint32_t engine) { return 0x100 + 0xA * engine; }
 }  // namespace
 
 DeviceQueues::DeviceQueues(uint32_t pcie_engines, uint32_t xgmi_engines, uint32_t queues_per_engine)
-    : pcie_engines_(pcie_engines), xgmi_engines_(xgmi_engines),
-      queues_per_engine_(queues_per_engine) {
+    : pcie_engines_(pcie_engines), xgmi_engines_(xgmi_engines) {
   MutexLock lock(&mu_);
   sdma_free_ = Bits(pcie_engines * queues_per_engine);
   xgmi_free_ = Bits(xgmi_engines * queues_per_engine);

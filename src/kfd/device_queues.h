@@ -39,7 +39,6 @@ class DeviceQueues {
  private:
   const uint32_t pcie_engines_;
   const uint32_t xgmi_engines_;
-  const uint32_t queues_per_engine_;
   Mutex mu_;
   uint32_t total_ GUARDED_BY(mu_) = 0;
   uint64_t sdma_free_ GUARDED_BY(mu_) = 0;

@@ -6,19 +6,21 @@ namespace vkfd::kfd {
 
 Result<std::unique_ptr<Driver>> Driver::Create(hw::Topology topology) {
   std::unique_ptr<Driver> driver(new Driver());
-  std::vector<uint64_t> vram;
-  for (const auto& gpu : topology.gpus) vram.push_back(gpu.vram_bytes);
-  const uint64_t system = topology.cpu.memory_bytes;
   auto node = hw::Node::Create(std::move(topology));
   if (!node.ok()) return node.code();
   driver->node_ = std::move(node.value());
+  std::vector<uint64_t> vram;
+  for (const auto& gpu : driver->topology().gpus) vram.push_back(gpu.vram_bytes);
+  const uint64_t system = driver->topology().cpu.memory_bytes;  // the host's unless named
   driver->limits_ = std::make_unique<MemoryLimits>(system, std::move(vram));
   for (const hw::GpuSpec& gpu : driver->topology().gpus) {
+    driver->gem_.push_back(std::make_unique<GemObjects>());
     // kfd_get_num_sdma_engines / kfd_get_num_xgmi_sdma_engines, from the node's properties.
     driver->device_queues_.push_back(std::make_unique<DeviceQueues>(
         static_cast<uint32_t>(gpu.property("num_sdma_engines").value_or(2)),
         static_cast<uint32_t>(gpu.property("num_sdma_xgmi_engines").value_or(0)),
         static_cast<uint32_t>(gpu.property("num_sdma_queues_per_engine").value_or(8))));
+    driver->smi_.push_back(std::make_unique<SmiEvents>());
   }
   return driver;
 }
@@ -38,6 +40,22 @@ std::optional<size_t> Driver::GpuIndex(uint32_t gpu_id) const {
   const int index = node_->topology().IndexOfGpuId(gpu_id);
   if (index < 0) return std::nullopt;
   return static_cast<size_t>(index);
+}
+
+void Driver::PutGem(size_t index, uint64_t offset) {
+  if (std::optional<GemRelease> release = gem_[index]->Put(offset)) ReleaseGem(*release);
+}
+
+void Driver::RevokeGem(size_t index, uint64_t offset) {
+  if (std::optional<GemRelease> release = gem_[index]->Revoke(offset)) ReleaseGem(*release);
+}
+
+void Driver::ReleaseGem(const GemRelease& release) {
+  // amdgpu_bo_release_notify → amdgpu_amdkfd_release_notify: the memory, then the charge.
+  if (release.has_backing) {
+    node_->gpu(release.gpu).memory->Free(release.memfd_offset, release.backing_size);
+  }
+  limits_->Unreserve(release.charge);
 }
 
 std::shared_ptr<Process> Driver::OpenProcess(int pid) {

@@ -95,8 +95,10 @@ bool EventTable::has_page() const {
 Status EventTable::SetUserPage(uint8_t* host, uint64_t size) {
   MutexLock lock(&mu_);
   if (page_ != nullptr) return Status(Code::kInvalidArgs);
-  const uint64_t slots = std::min<uint64_t>(size, kEventPageBytes);
-  std::fill_n(reinterpret_cast<uint64_t*>(host), slots / 8, kUnsignaledSlot);
+  // kfd_event_page_set: a BO smaller than KFD_SIGNAL_EVENT_LIMIT slots is -EINVAL; the first 4096
+  // slots become UNSIGNALED.
+  if (size < kEventPageBytes) return Status(Code::kInvalidArgs);
+  std::fill_n(reinterpret_cast<uint64_t*>(host), kSignalEventLimit, kUnsignaledSlot);
   page_ = host;
   mapped_size_ = size;
   user_page_ = true;
@@ -106,8 +108,10 @@ Status EventTable::SetUserPage(uint8_t* host, uint64_t size) {
 Result<int> EventTable::MapKernelPage(uint64_t size) {
   MutexLock lock(&mu_);
   if (size > kEventPageBytes) return Code::kInvalidArgs;
-  if (user_page_) return Code::kInvalidArgs;  // the client's own BO is the page
-  VKFD_RETURN_IF_ERROR(EnsureKernelPageLocked());
+  // kfd_event_mmap: no page yet (no signal event created, no BO given) is -EINVAL; the page is
+  // never made here. A client's BO as the page: 6.1.y would remap __pa() of its vmap address (a
+  // kernel bug: arbitrary physical pages); vkfd refuses it instead (docs/semantics.md).
+  if (page_ == nullptr || user_page_) return Code::kInvalidArgs;
   mapped_size_ = size;
   return kernel_page_fd_;
 }
@@ -133,7 +137,7 @@ Result<CreatedEvent> EventTable::Create(uint32_t type, bool auto_reset) {
   }
   auto* ev = new Event();
   ev->id = id;
-  ev->type = signal ? kEventTypeSignal : type;
+  ev->type = type;  // a DEBUG event keeps its type: the GPU may signal it, the CPU may not
   ev->auto_reset = auto_reset;
   events_.emplace(id, ev);
   if (signal) reinterpret_cast<uint64_t*>(page_)[id] = kUnsignaledSlot;
@@ -170,6 +174,8 @@ void EventTable::SetLocked(Event* ev) {
   for (Waiter* w : ev->waiters) w->activated = true;
 }
 
+// kfd_set_event/kfd_reset_event: event_can_be_cpu_signaled() — SIGNAL events only; DEBUG, MEMORY,
+// HW_EXCEPTION and every other type are -EINVAL.
 Status EventTable::Set(uint32_t id) {
   MutexLock lock(&mu_);
   Event* ev = FindLocked(id);
@@ -214,7 +220,8 @@ void EventTable::FreeWaitersLocked(std::span<Waiter> waiters, bool undo_auto_res
 
 Status EventTable::Wait(std::span<const uint32_t> ids, bool wait_all, uint32_t timeout_ms,
                         WaitResult* result, uint32_t* remaining_ms,
-                        std::vector<std::pair<size_t, MemoryException>>* activated_memory) {
+                        std::vector<std::pair<size_t, MemoryException>>* activated_memory,
+                        Code bad_tail) {
   // copy_signaled_event_data, under the event lock after a COMPLETE result.
   auto collect = [&](std::span<Waiter> ws) REQUIRES(mu_) {
     if (activated_memory == nullptr) return;
@@ -244,6 +251,13 @@ Status EventTable::Wait(std::span<const uint32_t> ids, bool wait_all, uint32_t t
     waiters[i].activated = ev->signaled;
     waiters[i].word = &word;
     ev->signaled = ev->signaled && !ev->auto_reset;
+  }
+  // kfd_wait_on_events: an entry that cannot be copied in fails the wait after the entries before it
+  // have been initialised — their auto-reset events consumed, not given back (free_waiters without
+  // undo_auto_reset).
+  if (bad_tail != Code::kOk) {
+    FreeWaitersLocked(waiters, false);
+    return Status(bad_tail);
   }
   WaitResult state = TestLocked(waiters, wait_all);
   if (state == WaitResult::kComplete) {
@@ -293,34 +307,42 @@ void EventTable::SignalFromInterrupt(uint32_t partial_id, int valid_bits) {
   MutexLock lock(&mu_);
   if (page_ == nullptr) return;
   auto* slots = reinterpret_cast<uint64_t*>(page_);
-  const uint64_t slot_count = std::min<uint64_t>(mapped_size_, kEventPageBytes) / 8;
+  // The page always has KFD_SIGNAL_EVENT_LIMIT slots (a client's page is at least that large,
+  // kfd_event_page_set), and the kernel reads all of them whatever size is mapped.
+  const uint64_t slot_count = kSignalEventLimit;
   auto acknowledge = [&](Event* ev) REQUIRES(mu_) {
     __atomic_store_n(&slots[ev->id], kUnsignaledSlot, __ATOMIC_RELAXED);
     SetLocked(ev);
     WakeLocked(ev);
   };
-  // lookup_signaled_event_by_partial_id: with all bits of the id valid, one lookup.
-  if (valid_bits > 31 || (uint64_t{1} << valid_bits) >= kSignalEventLimit) {
-    Event* ev = FindLocked(partial_id);
-    if (ev != nullptr && ev->type == kEventTypeSignal && ev->id < slot_count &&
-        __atomic_load_n(&slots[ev->id], __ATOMIC_RELAXED) != kUnsignaledSlot) {
-      acknowledge(ev);
-      return;
-    }
-  } else {
-    const uint32_t step = 1u << valid_bits;
-    for (uint32_t id = partial_id & (step - 1); id < slot_count; id += step) {
-      Event* ev = FindLocked(id);
-      if (ev != nullptr && ev->type == kEventTypeSignal &&
-          __atomic_load_n(&slots[id], __ATOMIC_RELAXED) != kUnsignaledSlot) {
-        acknowledge(ev);
-        return;
+  // lookup_signaled_event_by_partial_id: the first event (of any type) whose slot was written, by
+  // the whole id or by every id matching the partial one; set_event_from_interrupt then sets it only
+  // if the GPU may signal it (SIGNAL or DEBUG). Only when no such event is found does the kernel scan.
+  auto gpu_signalable = [](const Event* ev) {
+    return ev->type == kEventTypeSignal || ev->type == kEventTypeDebug;
+  };
+  Event* found = nullptr;
+  if (valid_bits > 0 && partial_id < kSignalEventLimit) {
+    if (valid_bits > 31 || (uint64_t{1} << valid_bits) >= kSignalEventLimit) {
+      if (partial_id < slot_count &&
+          __atomic_load_n(&slots[partial_id], __ATOMIC_RELAXED) != kUnsignaledSlot) {
+        found = FindLocked(partial_id);
+      }
+    } else {
+      const uint32_t step = 1u << valid_bits;
+      for (uint32_t id = partial_id; id < slot_count && found == nullptr; id += step) {
+        if (__atomic_load_n(&slots[id], __ATOMIC_RELAXED) == kUnsignaledSlot) continue;
+        found = FindLocked(id);
       }
     }
   }
+  if (found != nullptr) {
+    if (gpu_signalable(found)) acknowledge(found);
+    return;
+  }
   // No event by that id: set every signal event whose slot was written (the kernel's full scan).
   for (auto& [id, ev] : events_) {
-    if (ev->type == kEventTypeSignal && ev->id < slot_count &&
+    if (gpu_signalable(ev) && ev->id < slot_count &&
         __atomic_load_n(&slots[ev->id], __ATOMIC_RELAXED) != kUnsignaledSlot) {
       acknowledge(ev);
     }
@@ -332,6 +354,15 @@ void EventTable::SignalVmFault(const MemoryException& data) {
   for (auto& [id, ev] : events_) {
     if (ev->type != kEventTypeMemory) continue;
     ev->memory = data;
+    SetLocked(ev);
+    WakeLocked(ev);
+  }
+}
+
+void EventTable::SignalHwException() {
+  MutexLock lock(&mu_);
+  for (auto& [id, ev] : events_) {
+    if (ev->type != kEventTypeHwException) continue;
     SetLocked(ev);
     WakeLocked(ev);
   }

@@ -39,6 +39,7 @@ inline constexpr uint32_t kWaitImmediate = 0;             // KFD_EVENT_TIMEOUT_I
 
 // Event types as the ABI numbers them (HSA_EVENTTYPE).
 inline constexpr uint32_t kEventTypeSignal = 0;
+inline constexpr uint32_t kEventTypeHwException = 3;
 inline constexpr uint32_t kEventTypeDebug = 5;
 
 inline constexpr uint32_t kEventTypeMemory = 8;
@@ -79,11 +80,12 @@ class EventTable {
 
   bool has_page() const EXCLUDES(mu_);
   // Installs the client's event page (the BO given to CREATE_EVENT): every slot becomes UNSIGNALED
-  // and the usable slot count follows the BO size. kInvalidArgs if a page exists already.
+  // and the usable slot count follows the BO size. kInvalidArgs if a page exists already or the BO
+  // is smaller than 32 KiB (kfd_event_page_set).
   Status SetUserPage(uint8_t* host, uint64_t size) EXCLUDES(mu_);
   // The kernel-allocated page (made at the first signal event without a user page), for mmap of the
-  // EVENTS offset of /dev/kfd: its memfd, or -1. Mapping it sets the usable size (kInvalidArgs above
-  // 32 KiB).
+  // EVENTS offset of /dev/kfd: its memfd. Mapping it sets the usable size. kInvalidArgs above 32 KiB,
+  // before any page exists, and when the page is the client's BO.
   Result<int> MapKernelPage(uint64_t size) EXCLUDES(mu_);
 
   // WAIT_EVENTS. `timeout_ms` in the ABI's encoding (0 immediate, ~0u infinite); *remaining_ms gets
@@ -91,21 +93,28 @@ class EventTable {
   // kInvalidArgs for an unknown id; kInterrupted after a signal handler without SA_RESTART;
   // kIo when an event was destroyed during the wait (*result FAIL). On COMPLETE, `activated_memory`
   // (when given) receives, for each entry i whose event is a MEMORY event that was signaled in this
-  // wait, (i, its exception data): what copy_signaled_event_data copies back.
+  // wait, (i, its exception data): what copy_signaled_event_data copies back. `bad_tail` is how the
+  // entry after `ids` failed to copy in (kFault), or kOk: the entries in `ids` are initialised first
+  // (auto-reset events that were signaled are consumed), then the wait fails with that code, as
+  // kfd_wait_on_events does.
   Status Wait(std::span<const uint32_t> ids, bool wait_all, uint32_t timeout_ms, WaitResult* result,
               uint32_t* remaining_ms,
-              std::vector<std::pair<size_t, MemoryException>>* activated_memory = nullptr)
-      EXCLUDES(mu_);
+              std::vector<std::pair<size_t, MemoryException>>* activated_memory = nullptr,
+              Code bad_tail = Code::kOk) EXCLUDES(mu_);
 
   // kfd_signal_event_interrupt: an engine raised an interrupt carrying `partial_id` (its low
   // `valid_bits` meaningful) after writing the event's mailbox slot. A signal event whose id matches
-  // and whose slot was written has its slot reset to UNSIGNALED and is set; when none matches (an
-  // invalid id, a slot not written), every signal event whose slot was written is. Called by the
-  // GPU side with no kfd lock held.
+  // and whose slot was written has its slot reset to UNSIGNALED and is set (a DEBUG event too: the
+  // GPU may signal it); when no event matches (an invalid id, a slot not written), every such event
+  // whose slot was written is. Called by the GPU side with no kfd lock held.
   void SignalFromInterrupt(uint32_t partial_id, int valid_bits) EXCLUDES(mu_);
   // kfd_signal_vm_fault_event: every MEMORY event of the process receives the exception data and is
   // set. (WAIT_EVENTS copies the data out for activated MEMORY events.)
   void SignalVmFault(const MemoryException& data) EXCLUDES(mu_);
+  // kfd_signal_hw_exception_event (a CP bad opcode on gfx9, event_interrupt_wq_v9): every
+  // HW_EXCEPTION event of the process is set. (With none, 6.1 logs, or sends SIGTERM only with
+  // amdkfd.send_sigterm=1, whose default is 0: vkfd does nothing.)
+  void SignalHwException() EXCLUDES(mu_);
   // The exception data of a MEMORY event (zero before a fault).
   MemoryException MemoryExceptionOf(uint32_t id) const EXCLUDES(mu_);
 

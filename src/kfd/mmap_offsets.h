@@ -32,5 +32,6 @@ inline constexpr uint32_t HandleIdr(uint64_t handle) { return static_cast<uint32
 // Sizes the ALLOC checks for doorbell and MMIO-remap BOs.
 inline constexpr uint64_t kDoorbellProcessSlice = 8192;
 inline constexpr uint64_t kMmioRemapSize = 4096;
+inline constexpr uint64_t kCwsrTbaTmaSize = 2 * 4096;  // KFD_CWSR_TBA_TMA_SIZE: the reserved-memory mmap
 
 }  // namespace vkfd::kfd

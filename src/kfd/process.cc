@@ -175,7 +175,7 @@ void Process::Teardown() {
   // Unmap every BO everywhere, then free them, then release the VMs.
   auto unmap_all = [&](BufferObject* bo) REQUIRES(mu_) {
     for (ProcessDevice& pdd : devices_) {
-      if (bo->mapped.test(pdd.gpu_index)) {
+      if (bo->mapped.test(pdd.gpu_index) || bo->upper_mapped.test(pdd.gpu_index)) {
         UnmapOnGpuLocked(bo, &pdd, Injection::kOff).IgnoreError();  // mapped and unarmed: cannot fail
       }
     }

@@ -5,11 +5,14 @@
 // mm, however often the device is opened); Teardown runs what the kernel runs when the mm goes away, and
 // after it the object holds nothing but its identity.
 //
-// Locking: mu_ is the kernel's p->mutex. Every operation takes it for its bookkeeping. Waits for
-// page-table updates run after it is released in MAP/UNMAP (the extension designs do the same); the
+// Locking: mu_ is the kernel's p->mutex. Every operation takes it for its bookkeeping. MAP and UNMAP
+// also hold it through their interruptible wait for the page-table updates, as 6.1.y does (the
+// March 2023 kgd_mem use-after-free fix; 6.1.0 unlocked first): another thread's ioctls of this
+// process — any that take p->mutex — wait (uninterruptibly, like mutex_lock) until that wait ends or
+// is interrupted; MAP's TLB flush runs after unlocking. The extension designs wait without it. The
 // driver's own synchronous waits — ACQUIRE_VM's kernel mappings, FREE and teardown waiting for the
-// last update of the memory they release — hold it: they wait for DMA jobs only, and a DMA completion
-// never takes a Process lock, so they cannot deadlock (kfd/driver.h has the lock order).
+// last update of the memory they release — hold it too. All of these wait for DMA jobs only, and a
+// DMA completion never takes a Process lock, so none can deadlock (kfd/driver.h has the lock order).
 //
 // Status codes are the kernel's error choices (uapi/ only translates them 1:1 to errno): e.g. an
 // unknown handle in MAP is kNoMemory, FREE of a mapped BO is kBusy, a repeated MAP on a GPU is a no-op
@@ -169,6 +172,9 @@ class Process {
   FenceRef RevertMapLocked(BufferObject* bo, ProcessDevice* pdd) REQUIRES(mu_);
   // MAP's (lightweight) and UNMAP's (heavyweight) TLB flush bookkeeping for the listed GPUs.
   void FlushTlbsLocked(std::span<const uint32_t> gpu_ids, bool heavyweight) REQUIRES(mu_);
+  // The VAs at which `bo` has a mapping on GPU `gpu`, in the order the kernel's attachment list
+  // has them (the upper half of AQL queue memory first).
+  static std::vector<uint64_t> MappedVasLocked(const BufferObject& bo, size_t gpu);
   // Page-table updates of `bo` not yet signalled.
   std::vector<FenceRef> PendingFencesLocked(const BufferObject& bo) REQUIRES(mu_);
 
@@ -190,7 +196,7 @@ class Process {
   // ---- Events, queues, per-GPU trap/scratch state and /dev/kfd mmaps (process_queues.cc) ----
  public:
   // Where an mmap of /dev/kfd at some offset lands: bytes `offset..` of the file `fd` (owned by the
-  // driver: a GPU's memfd or the kernel event page).
+  // driver: a GPU's memfd or the kernel event page), or fresh zeroed pages when fd is -1.
   struct KfdMmapTarget {
     int fd = -1;
     uint64_t offset = 0;
@@ -198,13 +204,17 @@ class Process {
   // Held by the caller for as long as it uses it: Teardown drops the process's reference.
   std::shared_ptr<EventTable> events() EXCLUDES(mu_);
   // CREATE_EVENT's event_page_offset: the GTT BO `handle` becomes the event page and FREE refuses it.
-  // kInvalidArgs: a page exists, unknown gpu or handle, not a GTT BO; binding errors passed through.
+  // kInvalidArgs: a page exists, unknown gpu or handle, a userptr/DOORBELL/MMIO_REMAP BO, smaller than
+  // 32 KiB; binding errors passed through.
   Status SetEventPage(uint64_t handle) EXCLUDES(mu_);
   // SET_SCRATCH_BACKING_VA (kInvalidArgs unknown gpu, kNoDevice unbound) and SET_TRAP_HANDLER
   // (kInvalidArgs unknown gpu, kNoProcess unbound).
   Status SetScratchBackingVa(uint32_t gpu_id, uint64_t va) EXCLUDES(mu_);
   Status SetTrapHandler(uint32_t gpu_id, uint64_t tba, uint64_t tma) EXCLUDES(mu_);
   bool HasGpu(uint32_t gpu_id) EXCLUDES(mu_);
+  // kfd_process_device_data_by_id then kfd_bind_process_to_device, as IMPORT_DMABUF does them:
+  // kInvalidArgs unknown gpu, kNoDevice without a VM.
+  Status BindDevice(uint32_t gpu_id) EXCLUDES(mu_);
   // CREATE_QUEUE after argument checks: kInvalidArgs unknown gpu, kNoProcess unbound, kNoMemory
   // when the GPU has no doorbell slice left; then QueueTable::Create's errors.
   Result<CreatedQueue> CreateQueue(uint32_t gpu_id, const QueueProperties& props) EXCLUDES(mu_);
@@ -222,8 +232,9 @@ class Process {
   // MAP in another thread, as a doorbell write would not).
   Result<uint64_t> SubmitToQueue(uint32_t queue_id, std::span<const uint8_t> packets, bool run_here)
       EXCLUDES(mu_);
-  // kfd_mmap: kNoDevice for an unknown gpu (doorbell, MMIO, reserved), kInvalidArgs for a wrong size or
-  // when nothing backs the offset (no DOORBELL / MMIO_REMAP BO on that GPU).
+  // kfd_mmap: kNoDevice for an unknown gpu (doorbell, MMIO, reserved), kInvalidArgs for a wrong size
+  // (doorbells: the process slice; MMIO: one page; reserved: KFD_CWSR_TBA_TMA_SIZE) or an event page
+  // that does not exist. Doorbells are allocated on demand, MMIO needs no BO.
   Result<KfdMmapTarget> ResolveKfdMmap(uint64_t offset, uint64_t size) EXCLUDES(mu_);
 
  private:

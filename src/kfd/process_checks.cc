@@ -33,7 +33,7 @@ std::optional<std::vector<size_t>> Process::DebugMappedGpus(uint64_t handle) {
   if (bo == nullptr) return std::nullopt;
   std::vector<size_t> gpus;
   for (size_t i = 0; i < kMaxGpus; ++i) {
-    if (bo->mapped.test(i)) gpus.push_back(i);
+    if (bo->mapped.test(i) || bo->upper_mapped.test(i)) gpus.push_back(i);
   }
   return gpus;
 }
@@ -51,7 +51,7 @@ Process::Usage Process::DebugUsage() {
   for (const ProcessDevice& pdd : devices_) {
     for (const auto& [id, bo] : pdd.handles) {
       ++usage.bos;
-      if (bo->mapped.any()) ++usage.mapped_bos;
+      if (bo->mapped.any() || bo->upper_mapped.any()) ++usage.mapped_bos;
     }
   }
   return usage;
@@ -87,8 +87,7 @@ std::string Process::DebugCheckPageTables() {
     uint64_t expected_pages = 0;
     hw::PageWalker walker(driver_->node(), pdd.gpu_index);
     for (const BufferObject* bo : unique) {
-      if (!bo->mapped.test(pdd.gpu_index)) continue;
-      const auto segments = MapSegmentsFor(driver_->node(), *bo, pdd.gpu_index);
+      const auto segments = MappedSegmentsOf(driver_->node(), *bo, pdd.gpu_index);
       for (const MapSegment& s : segments) {
         for (uint64_t off = 0; off < s.size; off += kPage) {
           auto t = walker.Translate(pdd.vm->root_phys(), s.va + off);

@@ -38,15 +38,37 @@ Status Process::DispatchMapLocked(BufferObject* bo, ProcessDevice* pdd, Injectio
   const size_t gpu = pdd->gpu_index;
   bo->attached.set(gpu);  // kfd_mem_attach succeeded; it stays even if the mapping below fails
   // map.page_tables is checked in GpuVm::Map, after the range checks, where the kernel allocates.
-  auto fence = pdd->vm->Map(bo, bo->va, bo->size, MapSegmentsFor(driver_->node(), *bo, gpu), injection);
-  if (!fence.ok()) return fence.status();
+  const std::vector<MapSegment> segments = MapSegmentsFor(driver_->node(), *bo, gpu);
+  if (!bo->attrs.aql_queue) {
+    auto fence = pdd->vm->Map(bo, bo->va, bo->size, segments, injection);
+    if (!fence.ok()) return fence.status();
+    bo->mapped.set(gpu);
+    bo->last_update[gpu] = std::move(fence.value());
+    return Status::Ok();
+  }
+  // amdgpu_amdkfd_gpuvm_map_memory_to_gpu walks mem->attachments, the upper half first, and maps
+  // each attachment not yet is_mapped; a failure leaves the ones before it mapped.
+  const MapSegment& upper = segments.back();
+  const MapSegment& lower = segments.front();
+  if (!bo->upper_mapped.test(gpu)) {
+    auto fence = pdd->vm->Map(bo, upper.va, upper.size, {upper}, injection);
+    if (!fence.ok()) return fence.status();
+    bo->upper_mapped.set(gpu);
+    bo->last_update[gpu] = std::move(fence.value());
+  }
+  auto fence = pdd->vm->Map(bo, lower.va, lower.size, {lower}, injection);
+  if (!fence.ok()) return fence.status();  // the upper half stays mapped
+  bo->upper_mapped.reset(gpu);
   bo->mapped.set(gpu);
   bo->last_update[gpu] = std::move(fence.value());
   return Status::Ok();
 }
 
 Status Process::TrialMapLocked(const BufferObject& bo, ProcessDevice* pdd) {
-  return pdd->vm->TrialMap(bo.va, bo.size, MapSegmentsFor(driver_->node(), bo, pdd->gpu_index));
+  std::vector<MapSegment> segments = MapSegmentsFor(driver_->node(), bo, pdd->gpu_index);
+  if (bo.upper_mapped.test(pdd->gpu_index)) segments.pop_back();  // only the lower half is left
+  const uint64_t size = bo.upper_mapped.test(pdd->gpu_index) ? bo.backing_size : bo.size;
+  return pdd->vm->TrialMap(bo.va, size, segments);
 }
 
 Status Process::MapOnGpuLocked(BufferObject* bo, ProcessDevice* pdd, Injection injection) {
@@ -101,19 +123,20 @@ void Process::FlushTlbsLocked(std::span<const uint32_t> gpu_ids, bool heavyweigh
 }
 
 Status Process::MapMemory(uint64_t handle, std::span<const uint32_t> gpu_ids, uint32_t* n_success) {
-  std::vector<FenceRef> pending;
   {
+    // Everything up to and including the wait holds p->mutex, as 6.1.y does since the March 2023
+    // kgd_mem use-after-free fix: another thread's ioctls of this process wait behind it.
     MutexLock lock(&mu_);
     auto bo = MapTargetLocked(handle);
     if (!bo.ok()) return bo.status();
     VKFD_RETURN_IF_ERROR(MapGpusLocked(bo.value(), gpu_ids, n_success));
-    pending = PendingFencesLocked(*bo.value());
+    // amdgpu_amdkfd_gpuvm_sync_memory(intr=true). An interrupted wait skips the TLB flush.
+    if (auto d = CheckFault(FaultPoint::kMapWait); d.error != Code::kOk || d.interrupted) {
+      return Status(Code::kInterrupted);
+    }
+    VKFD_RETURN_IF_ERROR(WaitAll(PendingFencesLocked(*bo.value())));
   }
-  // amdgpu_amdkfd_gpuvm_sync_memory(intr=true), outside the process lock.
-  if (auto d = CheckFault(FaultPoint::kMapWait); d.error != Code::kOk || d.interrupted) {
-    return Status(Code::kInterrupted);
-  }
-  VKFD_RETURN_IF_ERROR(WaitAll(pending));
+  // The TLB flush runs after mutex_unlock (kfd_flush_tlb, TLB_FLUSH_LEGACY).
   MutexLock lock(&mu_);
   FlushTlbsLocked(gpu_ids, /*heavyweight=*/false);
   return Status::Ok();
@@ -121,45 +144,63 @@ Status Process::MapMemory(uint64_t handle, std::span<const uint32_t> gpu_ids, ui
 
 Status Process::UnmapOnGpuLocked(BufferObject* bo, ProcessDevice* pdd, Injection injection) {
   const size_t gpu = pdd->gpu_index;
-  if (!bo->mapped.test(gpu) || !pdd->vm) return Status(Code::kInvalidArgs);
+  // reserve_bo_and_cond_vms(BO_VM_MAPPED) found no mapped attachment on this VM: -EINVAL.
+  if ((!bo->mapped.test(gpu) && !bo->upper_mapped.test(gpu)) || !pdd->vm) {
+    return Status(Code::kInvalidArgs);
+  }
   if (injection == Injection::kArmed) {
     if (auto d = CheckFault(FaultPoint::kUnmapGpu, int(gpu)); d.error != Code::kOk) {
       return Status(d.error);
     }
   }
-  auto fence = pdd->vm->Unmap(bo->va, injection);
-  if (!fence.ok()) return fence.status();
+  FenceRef last;
+  for (uint64_t va : MappedVasLocked(*bo, gpu)) {
+    auto fence = pdd->vm->Unmap(va, injection);
+    if (!fence.ok()) return fence.status();
+    last = std::move(fence.value());
+  }
   bo->mapped.reset(gpu);
-  bo->last_update[gpu] = std::move(fence.value());
+  bo->upper_mapped.reset(gpu);
+  bo->last_update[gpu] = std::move(last);
   return Status::Ok();
+}
+
+std::vector<uint64_t> Process::MappedVasLocked(const BufferObject& bo, size_t gpu) {
+  // In the order of mem->attachments: the upper half of AQL queue memory first.
+  std::vector<uint64_t> vas;
+  if (bo.attrs.aql_queue && (bo.mapped.test(gpu) || bo.upper_mapped.test(gpu))) {
+    vas.push_back(bo.va + bo.backing_size);
+  }
+  if (bo.mapped.test(gpu)) vas.push_back(bo.va);
+  return vas;
 }
 
 FenceRef Process::RevertMapLocked(BufferObject* bo, ProcessDevice* pdd) {
   const size_t gpu = pdd->gpu_index;
   // The caller's mapping is there: cannot fail. Unwinding passes no fault point.
-  auto fence = pdd->vm->Unmap(bo->va, Injection::kOff);
-  if (!fence.ok()) return nullptr;
+  FenceRef last;
+  for (uint64_t va : MappedVasLocked(*bo, gpu)) {
+    auto fence = pdd->vm->Unmap(va, Injection::kOff);
+    if (fence.ok()) last = std::move(fence.value());
+  }
   bo->mapped.reset(gpu);
-  bo->last_update[gpu] = fence.value();
-  return std::move(fence.value());
+  bo->upper_mapped.reset(gpu);
+  bo->last_update[gpu] = last;
+  return last;
 }
 
 Status Process::UnmapMemory(uint64_t handle, std::span<const uint32_t> gpu_ids,
                             uint32_t* n_success) {
-  std::vector<FenceRef> pending;
-  {
-    MutexLock lock(&mu_);
-    auto bo = UnmapTargetLocked(handle);
-    if (!bo.ok()) return bo.status();
-    VKFD_RETURN_IF_ERROR(UnmapGpusLocked(bo.value(), gpu_ids, n_success));
-    pending = PendingFencesLocked(*bo.value());
-  }
-  // gfx90a flushes the TLB after unmap (kfd_flush_tlb_after_unmap), so it waits for the updates.
+  // All of it under p->mutex on 6.1.y: the unmaps, the wait (gfx90a flushes the TLB after unmap,
+  // kfd_flush_tlb_after_unmap, so it waits for the updates first) and the heavyweight flush.
+  MutexLock lock(&mu_);
+  auto bo = UnmapTargetLocked(handle);
+  if (!bo.ok()) return bo.status();
+  VKFD_RETURN_IF_ERROR(UnmapGpusLocked(bo.value(), gpu_ids, n_success));
   if (auto d = CheckFault(FaultPoint::kUnmapWait); d.error != Code::kOk || d.interrupted) {
     return Status(Code::kInterrupted);
   }
-  VKFD_RETURN_IF_ERROR(WaitAll(pending));
-  MutexLock lock(&mu_);
+  VKFD_RETURN_IF_ERROR(WaitAll(PendingFencesLocked(*bo.value())));
   FlushTlbsLocked(gpu_ids, /*heavyweight=*/true);
   return Status::Ok();
 }

@@ -1,7 +1,10 @@
 // Process: ALLOC and FREE (kfd_ioctl_alloc_memory_of_gpu / kfd_ioctl_free_memory_of_gpu).
-#include <sys/mman.h>
+#include <fcntl.h>
+#include <unistd.h>
 
-#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <string_view>
 
 #include "kfd/driver.h"
 #include "kfd/fault_points.h"
@@ -14,18 +17,44 @@ namespace {
 constexpr uint64_t kPage = hw::kPageSize;
 uint64_t PageAlign(uint64_t size) { return (size + kPage - 1) & ~(kPage - 1); }
 
-// Is [addr, addr + size) mapped in this address space? (What pinning user pages needs.)
-bool UserRangeMapped(uint64_t addr, uint64_t size) {
+// What amdgpu_ttm_tt_get_user_pages finds for [addr, addr + size) of the caller's address space on
+// 6.1.y: vma_lookup of the start (none: -EFAULT), then hmm_range_fault asking for write access
+// (KFD's userptr BOs are never read-only: amdgpu_ttm_tt_set_userptr(bo, addr, 0)), walking the
+// range in address order so the first offending piece decides — a hole (hmm_vma_walk_hole) or a
+// mapping without read permission or of a device (hmm_vma_walk_test) is -EFAULT, a mapping without
+// write permission -EPERM (hmm_vma_fault). Read from /proc/self/maps.
+Code UserRangeAccess(uint64_t addr, uint64_t size) {
   const uint64_t start = addr & ~(kPage - 1);
   const uint64_t end = PageAlign(addr + size);
-  if (end <= start || end > (1ull << 47)) return false;
-  unsigned char vec[256];
-  for (uint64_t a = start; a < end;) {
-    const uint64_t chunk = std::min<uint64_t>(end - a, sizeof(vec) * kPage);
-    if (mincore(reinterpret_cast<void*>(a), chunk, vec) != 0) return false;
-    a += chunk;
+  if (end <= start || end > (1ull << 47)) return Code::kFault;
+  const int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Code::kFault;
+  std::string text;
+  char buf[16384];
+  for (ssize_t n; (n = read(fd, buf, sizeof(buf))) > 0;) text.append(buf, static_cast<size_t>(n));
+  close(fd);
+  uint64_t cursor = start;
+  for (size_t pos = 0; pos < text.size() && cursor < end;) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string::npos) eol = text.size();
+    const size_t start_of_line = pos;
+    unsigned long lo = 0, hi = 0;
+    char perms[5] = {};
+    const bool parsed =
+        sscanf(text.c_str() + pos, "%lx-%lx %4s", &lo, &hi, perms) == 3;
+    pos = eol + 1;
+    if (!parsed || hi <= cursor) continue;
+    if (lo > cursor) return Code::kFault;            // a hole before this mapping
+    // A mapping of a device — a BO through the render node, doorbells, MMIO or the event page
+    // through /dev/kfd — is VM_IO | VM_PFNMAP on 6.1 (hmm_vma_walk_test: -EFAULT); in vkfd those
+    // are mappings of its memfds, all named "vkfd-...".
+    const std::string_view line(text.data() + start_of_line, eol - start_of_line);
+    if (line.find("/memfd:vkfd-") != std::string_view::npos) return Code::kFault;
+    if (perms[0] != 'r') return Code::kFault;        // PROT_NONE (or write-only)
+    if (perms[1] != 'w') return Code::kPermission;   // read-only
+    cursor = hi;
   }
-  return true;
+  return cursor < end ? Code::kFault : Code::kOk;
 }
 
 }  // namespace
@@ -110,10 +139,10 @@ Result<AllocResult> Process::AllocMemory(const AllocRequest& req) {
       break;
     }
     case Domain::kUserptr: {
-      // Pinning the user pages fails on an unmapped range (hmm_range_fault: -EFAULT).
-      if (!UserRangeMapped(req.user_addr, backing)) {
+      // init_user_pages: the pages are got once, here (MAP never looks at them again).
+      if (const Code access = UserRangeAccess(req.user_addr, backing); access != Code::kOk) {
         driver_->limits().Unreserve(charge);
-        return Code::kFault;
+        return access;
       }
       const uint64_t page_start = req.user_addr & ~(kPage - 1);
       auto bus = driver_->node().bus().MapDynamic(PageAlign(req.user_addr + backing) - page_start,
@@ -127,37 +156,48 @@ Result<AllocResult> Process::AllocMemory(const AllocRequest& req) {
       break;
     }
   }
+  // amdgpu_gem_object_create + drm_vma_node_allow(the render-node file ACQUIRE_VM bound): every BO,
+  // userptr included, gets an offset on its GPU's render node; amdgpu_bo_mmap_offset is ALLOC's
+  // mmap_offset. The memory and the charge now live as long as the object (kfd/gem_objects.h).
+  GemRelease release;
+  release.has_backing = domain != Domain::kUserptr;
+  release.gpu = pdd->gpu_index;
+  release.memfd_offset = bo->memfd_offset;
+  release.backing_size = backing;
+  release.charge = charge;
+  auto gem = driver_->gem(pdd->gpu_index)
+                 .Add(backing, pdd->drm_file_id, domain == Domain::kUserptr, bo->memfd_offset,
+                      release);
+  if (!gem.ok()) {
+    if (domain == Domain::kUserptr) driver_->node().bus().Unmap(bo->bus_addr & ~(kPage - 1));
+    driver_->ReleaseGem(release);
+    return gem.code();
+  }
+  bo->gem_offset = gem.value();
   const uint32_t id = pdd->TakeId();
   bo->handle = MakeHandle(pdd->gpu_id, id);
   AllocResult result;
   result.handle = bo->handle;
-  switch (domain) {
-    case Domain::kDoorbell:
-    case Domain::kMmioRemap:
-      // 6.1 looks at the flag, not at the placement: DOORBELL|MMIO_REMAP gets the MMIO offset.
-      result.mmap_offset =
-          req.kind.mmio_remap ? kMmapTypeMmio | MmapGpuId(pdd->gpu_id) : bo->memfd_offset;
-      break;
-    case Domain::kUserptr:
-      // A render-node offset exists for every BO; a userptr BO's cannot be mapped. Give a unique one
-      // beyond the GTT window.
-      result.mmap_offset = (2ull << 44) + (uint64_t{id} << 32);
-      break;
-    default:
-      result.mmap_offset = bo->memfd_offset;
-  }
+  // MMIO is mapped through /dev/kfd: kfd_ioctl_alloc_memory_of_gpu replaces the offset. It looks at
+  // the flag, not at the placement: DOORBELL|MMIO_REMAP gets the MMIO offset too.
+  result.mmap_offset =
+      req.kind.mmio_remap && (domain == Domain::kMmioRemap || domain == Domain::kDoorbell)
+          ? kMmapTypeMmio | MmapGpuId(pdd->gpu_id)
+          : bo->gem_offset;
   pdd->handles.emplace(id, std::move(bo));
   return result;
 }
 
 void Process::ReleaseBackingLocked(BufferObject* bo) {
-  switch (bo->domain) {
-    case Domain::kUserptr:
-      driver_->node().bus().Unmap(bo->bus_addr & ~(kPage - 1));
-      break;
-    default:
-      driver_->node().gpu(bo->owner).memory->Free(bo->memfd_offset, bo->backing_size);
+  if (bo->domain == Domain::kUserptr) driver_->node().bus().Unmap(bo->bus_addr & ~(kPage - 1));
+  if (bo->gem_offset != 0) {
+    // The BO's reference to its GEM object: the memory and the charge go with the last reference,
+    // which a CPU mapping through the render node may hold past FREE (drm_gem_vm_close).
+    driver_->RevokeGem(bo->owner, bo->gem_offset);
+    return;
   }
+  // The driver's own BOs (IB, CWSR) have no GEM object.
+  driver_->node().gpu(bo->owner).memory->Free(bo->memfd_offset, bo->backing_size);
   driver_->limits().Unreserve(MemoryLimits::ChargeFor(bo->owner, bo->domain, bo->backing_size));
 }
 
@@ -182,7 +222,8 @@ Status Process::FreeMemory(uint64_t handle) {
   if (pdd == nullptr) return Status(Code::kInvalidArgs);
   BufferObject* bo = pdd->Find(HandleIdr(handle));
   if (bo == nullptr) return Status(Code::kInvalidArgs);
-  if (bo->mapped.any()) return Status(Code::kBusy);
+  // mapped_to_gpu_memory > 0: any attachment mapped, the upper half of a failed AQL MAP included.
+  if (bo->mapped.any() || bo->upper_mapped.any()) return Status(Code::kBusy);
   if (auto d = CheckFault(FaultPoint::kFree, int(pdd->gpu_index)); d.error != Code::kOk) {
     return Status(d.error);
   }

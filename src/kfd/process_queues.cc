@@ -41,8 +41,12 @@ Status Process::SetEventPage(uint64_t handle) {
   if (!bound.ok()) return bound.status();
   BufferObject* bo = bound.value()->Find(HandleIdr(handle));
   if (bo == nullptr) return Status(Code::kInvalidArgs);
-  // amdgpu_amdkfd_map_gtt_bo_to_kernel: only a GTT BO can be kmapped (a userptr BO gives -EINVAL).
-  if (bo->domain != Domain::kGtt) return Status(Code::kInvalidArgs);
+  // amdgpu_amdkfd_gpuvm_map_gtt_bo_to_kernel: a userptr BO is -EINVAL; any other is pinned to GTT
+  // (amdgpu_bo_pin moves a VRAM BO there) and kmapped. vkfd keeps a VRAM BO where it is — the same
+  // pages for every view of it. DOORBELL and MMIO_REMAP BOs (SG BOs over a BAR) are refused.
+  if (bo->domain != Domain::kGtt && bo->domain != Domain::kVram) {
+    return Status(Code::kInvalidArgs);
+  }
   uint8_t* host = driver_->node().gpu(bo->owner).memory->HostPtr(bo->memfd_offset);
   VKFD_RETURN_IF_ERROR(table->SetUserPage(host, bo->backing_size));
   signal_handle_ = handle;
@@ -72,6 +76,11 @@ bool Process::HasGpu(uint32_t gpu_id) {
   return FindDeviceLocked(gpu_id) != nullptr;
 }
 
+Status Process::BindDevice(uint32_t gpu_id) {
+  MutexLock lock(&mu_);
+  return BoundDeviceLocked(gpu_id).status();
+}
+
 Result<CreatedQueue> Process::CreateQueue(uint32_t gpu_id, const QueueProperties& props) {
   const std::shared_ptr<QueueTable> table = queues();
   MutexLock lock(&mu_);
@@ -86,6 +95,7 @@ Result<CreatedQueue> Process::CreateQueue(uint32_t gpu_id, const QueueProperties
   gpu.vm_root = pdd->vm->root_phys();
   gpu.doorbell_slice = pdd->doorbell_slice;
   gpu.device = &driver_->device_queues(pdd->gpu_index);
+  gpu.smi = &driver_->smi(pdd->gpu_index);
   // The GPU engine's timing model as it is now (a topology's [dma], `vkfd run --dma-latency`): a
   // packet's completion is visible as late as a page-table job's would be.
   const hw::DmaTiming timing = driver_->node().gpu(pdd->gpu_index).dma->timing();
@@ -158,19 +168,24 @@ Result<Process::KfdMmapTarget> Process::ResolveKfdMmap(uint64_t offset, uint64_t
     const hw::DoorbellAperture& doorbells = *driver_->node().gpu(pdd->gpu_index).doorbells;
     return KfdMmapTarget{doorbells.fd(), doorbells.SliceOffset(pdd->doorbell_slice)};
   } else if (type == kMmapTypeMmio) {
+    // kfd_mmio_mmap: one page, the GPU's HDP-flush remap page — no BO needed.
     if (size != kMmioRemapSize) return Code::kInvalidArgs;
     wanted = Domain::kMmioRemap;
   } else {
-    return Code::kInvalidArgs;  // the reserved-memory type: nothing is reserved
+    // kfd_reserved_mem_mmap: exactly KFD_CWSR_TBA_TMA_SIZE, fresh zeroed pages at every mmap (6.1.y
+    // leaks the previous ones; vkfd's are the mapping's own).
+    if (size != kCwsrTbaTmaSize) return Code::kInvalidArgs;
+    return KfdMmapTarget{-1, 0};
   }
-  // The hardware page behind the offset is what the process's DOORBELL / MMIO_REMAP BO maps; vkfd
-  // backs both with that BO's range of the GPU's memfd.
+  // The hardware page behind the offset is what the process's MMIO_REMAP BO maps; vkfd backs it with
+  // that BO's range of the GPU's memfd, so both views agree. Without such a BO nothing on the GPU
+  // side can reach the page: a zeroed page of the mapping's own.
   for (auto& [id, bo] : pdd->handles) {
     if (bo->domain == wanted) {
       return KfdMmapTarget{driver_->node().gpu(bo->owner).memory->fd(), bo->memfd_offset};
     }
   }
-  return Code::kInvalidArgs;
+  return KfdMmapTarget{-1, 0};
 }
 
 }  // namespace vkfd::kfd

@@ -48,4 +48,10 @@ std::vector<MapSegment> MapSegmentsFor(const hw::Node& node, const BufferObject&
   return segments;
 }
 
+std::vector<MapSegment> MappedSegmentsOf(const hw::Node& node, const BufferObject& bo, size_t gpu) {
+  if (bo.mapped.test(gpu)) return MapSegmentsFor(node, bo, gpu);
+  if (bo.upper_mapped.test(gpu)) return {MapSegmentsFor(node, bo, gpu).back()};
+  return {};
+}
+
 }  // namespace vkfd::kfd

@@ -22,5 +22,8 @@ uint64_t PteFlagsFor(const hw::Topology& topology, const BufferObject& bo, size_
 // The segments that map `bo` on GPU `gpu`: one, or two back to back for AQL queue memory, with the
 // address the GPU reaches the backing by and kPteSystem when that goes over the system bus.
 std::vector<MapSegment> MapSegmentsFor(const hw::Node& node, const BufferObject& bo, size_t gpu);
+// What is mapped of `bo` on GPU `gpu` now: MapSegmentsFor when it is mapped, the upper segment of a
+// half-mapped AQL BO, else nothing.
+std::vector<MapSegment> MappedSegmentsOf(const hw::Node& node, const BufferObject& bo, size_t gpu);
 
 }  // namespace vkfd::kfd

@@ -99,7 +99,7 @@ Result<CreatedQueue> QueueTable::Create(const QueueGpu& gpu, const QueueProperti
     q.doorbell_id = id;
   }
   ++per_gpu.queue_count;
-  q.irq = std::make_unique<QueueIrq>(events_, this, pid_, gpu.gpu_id, gpu.gpu_index, qid);
+  q.irq = std::make_unique<QueueIrq>(events_, this, pid_, gpu.gpu_id, gpu.gpu_index, qid, gpu.smi);
   const uint32_t doorbell_id = q.doorbell_id;
   auto& stored = queues_.emplace(qid, std::move(q)).first->second;
   if (ActiveLocked(stored)) StartLocked(qid, stored);

@@ -39,6 +39,7 @@ namespace vkfd::kfd {
 
 class EventTable;
 class QueueIrq;
+class SmiEvents;
 
 inline constexpr uint32_t kMaxQueuesPerProcess = 1024;     // KFD_MAX_NUM_OF_QUEUES_PER_PROCESS
 inline constexpr uint32_t kMaxQueuesPerDevicePerProcess = 127;  // the HWS limit
@@ -72,6 +73,7 @@ struct QueueGpu {
   uint64_t vm_root = 0;           // the process's page tables on that GPU
   uint32_t doorbell_slice = 0;    // the process's slice of that GPU's doorbell aperture
   DeviceQueues* device = nullptr;
+  SmiEvents* smi = nullptr;       // the GPU's SMI clients (VM-fault events)
   uint64_t completion_latency_ns = 0;  // the GPU's timing model
 };
 

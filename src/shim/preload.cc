@@ -26,6 +26,7 @@
 #include "base/process_identity.h"
 #include "base/user_memory.h"
 #include "shim/shim.h"
+#include "uapi/cpu_mappings.h"
 #include "uapi/file_table.h"
 #include "uapi/foreign_files.h"
 #include "uapi/kfd_device.h"
@@ -513,41 +514,60 @@ int ioctl(int fd, unsigned long request, ...) {
   return real_ioctl(fd, request, arg);
 }
 
-static void* MmapImpl(void* addr, size_t length, int prot, int flags, int fd, off_t offset,
-                      bool* handled) {
-  *handled = false;
-  if (!FileTable::IsEmulated(fd)) return nullptr;
+// The host's mmap family, past this interposer (uapi/cpu_mappings.h calls them).
+static const vkfd::uapi::HostMm& Host() {
+  static const vkfd::uapi::HostMm host{Real<decltype(&::mmap)>("mmap"),
+                                       Real<decltype(&::munmap)>("munmap"),
+                                       Real<decltype(&::mremap)>("mremap")};
+  return host;
+}
+
+// Every path below may take vkfd's locks: under a CallGuard (no system call).
+static void* MmapImpl(void* addr, size_t length, int prot, int flags, int fd, off_t offset) {
   CallGuard guard;
-  const std::optional<vkfd::uapi::FileRecord> file = vkfd::shim::LiveRecord(fd);
-  // Render fds are memfds whose offsets are the BOs' own: the host maps them.
-  if (!file || file->kind != vkfd::uapi::FileRecord::Kind::kKfd) return nullptr;
-  *handled = true;
-  if (file->device->owner_pid() != vkfd::CurrentPid()) {
-    // An inherited kfd fd: the child has no KFD process (kfd_get_process fails).
-    errno = EINVAL;
-    return MAP_FAILED;
+  // An emulated fd is checked against its kernel object (a number closed behind vkfd's back).
+  const std::optional<vkfd::uapi::FileRecord> file =
+      fd >= 0 && (flags & MAP_ANONYMOUS) == 0 && FileTable::IsEmulated(fd)
+          ? vkfd::shim::LiveRecord(fd)
+          : std::nullopt;
+  if (file && file->kind == vkfd::uapi::FileRecord::Kind::kRender) {
+    return vkfd::uapi::RenderMmap(*file->device, *file, addr, length, prot, flags, offset, Host());
   }
-  return vkfd::uapi::KfdMmap(*file->device, addr, length, prot, flags, fd, offset);
+  if (file && file->kind == vkfd::uapi::FileRecord::Kind::kKfd) {
+    if (file->device->owner_pid() != vkfd::CurrentPid()) {
+      // An inherited kfd fd: the child has no KFD process (kfd_get_process fails).
+      errno = EINVAL;
+      return MAP_FAILED;
+    }
+    return vkfd::uapi::KfdMmap(*file->device, addr, length, prot, flags, fd, offset);
+  }
+  // Anything else goes to the host; a MAP_FIXED one may replace render-node or doorbell mappings.
+  return vkfd::uapi::CpuMmapOther(addr, length, prot, flags, fd, offset, Host());
 }
 
 void* mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset) {
-  VKFD_REAL(mmap);
-  if (fd >= 0 && (flags & MAP_ANONYMOUS) == 0) {
-    bool handled;
-    void* r = MmapImpl(addr, length, prot, flags, fd, offset, &handled);
-    if (handled) return r;
-  }
-  return real_mmap(addr, length, prot, flags, fd, offset);
+  return MmapImpl(addr, length, prot, flags, fd, offset);
 }
 
 void* mmap64(void* addr, size_t length, int prot, int flags, int fd, off64_t offset) {
-  VKFD_REAL(mmap64);
-  if (fd >= 0 && (flags & MAP_ANONYMOUS) == 0) {
-    bool handled;
-    void* r = MmapImpl(addr, length, prot, flags, fd, offset, &handled);
-    if (handled) return r;
+  return MmapImpl(addr, length, prot, flags, fd, offset);
+}
+
+int munmap(void* addr, size_t length) {
+  CallGuard guard;
+  return vkfd::uapi::CpuMunmap(addr, length, Host());
+}
+
+void* mremap(void* old_addr, size_t old_length, size_t new_length, int flags, ...) {
+  void* new_addr = nullptr;
+  if (flags & MREMAP_FIXED) {
+    va_list ap;
+    va_start(ap, flags);
+    new_addr = va_arg(ap, void*);
+    va_end(ap);
   }
-  return real_mmap64(addr, length, prot, flags, fd, offset);
+  CallGuard guard;
+  return vkfd::uapi::CpuMremap(old_addr, old_length, new_length, flags, new_addr, Host());
 }
 
 // ---- signals: the program's SIGSEGV/SIGBUS handlers run behind vkfd's fault recovery ------------

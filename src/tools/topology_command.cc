@@ -19,9 +19,10 @@ constexpr char kUsage[] =
     "       vkfd topology validate FILE";
 
 void Summary(const hw::Topology& t) {
-  printf("%s: %zu GPU%s, %u CPU cores, %" PRIu64 " GiB system memory, PCIe peer access %s\n",
+  printf("%s: %zu GPU%s, %u CPU cores, %" PRIu64 " GiB system memory%s, PCIe peer access %s\n",
          t.name.c_str(), t.gpus.size(), t.gpus.size() == 1 ? "" : "s", t.cpu.cores,
-         t.cpu.memory_bytes >> 30, t.pcie_peer_access ? "on" : "off");
+         t.cpu.memory_bytes >> 30, t.cpu.memory_from_host ? " (the host's)" : "",
+         t.pcie_peer_access ? "on" : "off");
   for (const hw::GpuSpec& g : t.gpus) {
     printf("  %s: %s gpu_id 0x%x renderD%u, VRAM %" PRIu64 " MiB (%" PRIu64 " MiB visible)%s\n",
            g.name.c_str(), g.model.c_str(), g.gpu_id, g.drm_render_minor, g.vram_bytes >> 20,

@@ -55,27 +55,26 @@ Code WaitEvents(IoctlContext& ctx, kfd_ioctl_wait_events_args& args) {
     args.wait_result = KFD_IOC_WAIT_RESULT_FAIL;
     return Code::kNoMemory;
   }
-  // Then each kfd_event_data is copied in and its event looked up, one by one: the first entry
-  // that fails decides between EFAULT (bad pointer) and EINVAL (unknown event). Only event_id
-  // matters for the events vkfd raises.
-  std::vector<uint32_t> ids(args.num_events);
+  // Then each kfd_event_data is copied in and its waiter initialised, one by one (only event_id
+  // matters for the events vkfd raises): the first entry that fails decides between EFAULT (bad
+  // pointer) and EINVAL (unknown event), and the entries before it have already been initialised —
+  // a signaled auto-reset event among them stays consumed (kfd_wait_on_events, init_event_waiter).
+  std::vector<uint32_t> ids;
+  ids.reserve(args.num_events);
+  Code bad_tail = Code::kOk;
   for (uint32_t i = 0; i < args.num_events; ++i) {
     kfd_event_data event;
     if (!CopyFromUser(&event, args.events_ptr + uint64_t{i} * sizeof(event)).ok()) {
-      args.wait_result = KFD_IOC_WAIT_RESULT_FAIL;
-      return Code::kFault;
+      bad_tail = Code::kFault;
+      break;
     }
-    ids[i] = event.event_id;
-    if (!ctx.process->events()->Exists(ids[i])) {
-      args.wait_result = KFD_IOC_WAIT_RESULT_FAIL;
-      return Code::kInvalidArgs;
-    }
+    ids.push_back(event.event_id);
   }
   kfd::WaitResult result = kfd::WaitResult::kFail;
   uint32_t remaining = args.timeout;
   std::vector<std::pair<size_t, kfd::MemoryException>> memory;
   const Status status = ctx.process->events()->Wait(ids, args.wait_for_all != 0, args.timeout,
-                                                    &result, &remaining, &memory);
+                                                    &result, &remaining, &memory, bad_tail);
   args.wait_result = static_cast<uint32_t>(result);
   const Code code = status.code();
   // copy_signaled_event_data: the exception data of each activated MEMORY event goes back into its

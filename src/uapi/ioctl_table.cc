@@ -189,29 +189,36 @@ constexpr IoctlDesc kRows[] = {
         "ACQUIRE_VM", "render-node files only; maps the IB and CWSR pages; EBUSY for another file"),
     Row<AMDKFD_IOC_ALLOC_MEMORY_OF_GPU, AllocMemoryOfGpu, DescAlloc>(
         "ALLOC_MEMORY_OF_GPU",
-        "VRAM, GTT, USERPTR, DOORBELL, MMIO_REMAP, AQL; 6.1 limits and check order "
-        "(docs/semantics.md)"),
+        "VRAM, GTT, USERPTR, DOORBELL, MMIO_REMAP, AQL; 6.1.y limits (VRAM in pages, one PT "
+        "reserve), USERPTR EPERM/EFAULT, DRM mmap offsets (docs/semantics.md)"),
     Row<AMDKFD_IOC_FREE_MEMORY_OF_GPU, FreeMemoryOfGpu, DescFree>(
-        "FREE_MEMORY_OF_GPU", "EBUSY while mapped, EPERM for the event page"),
+        "FREE_MEMORY_OF_GPU",
+        "EBUSY while mapped (half-mapped AQL too), EPERM for the event page; memory lives until "
+        "the last CPU munmap"),
     Row<AMDKFD_IOC_MAP_MEMORY_TO_GPU, MapMemoryToGpu, DescMap>(
         "MAP_MEMORY_TO_GPU",
-        "n_success prefix, idempotent per GPU, interruptible wait (docs/semantics.md)"),
+        "n_success prefix, idempotent per GPU, interruptible wait under the process mutex, AQL "
+        "upper half first (docs/semantics.md)"),
     Row<AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, UnmapMemoryFromGpu, DescUnmap>(
-        "UNMAP_MEMORY_FROM_GPU", "n_success prefix, not idempotent, heavyweight TLB flush"),
+        "UNMAP_MEMORY_FROM_GPU",
+        "n_success prefix, not idempotent, wait and heavyweight TLB flush under the process mutex"),
     Row<AMDKFD_IOC_SET_CU_MASK, SetCuMask, DescCuMask>(
         "SET_CU_MASK", "6.1's checks (EINVAL, EFAULT); the emulated CP has no CUs to mask"),
     Row<AMDKFD_IOC_GET_QUEUE_WAVE_STATE, GetQueueWaveState, DescWaveState>(
         "GET_QUEUE_WAVE_STATE", "compute queues not running: empty control stack; EINVAL SDMA or "
                                 "active, EFAULT unknown"),
-    Row<AMDKFD_IOC_GET_DMABUF_INFO, NotImplemented<kfd_ioctl_get_dmabuf_info_args>,
-        DescDmabufInfo>("GET_DMABUF_INFO", "not implemented: EINVAL (no dma-buf)"),
-    Row<AMDKFD_IOC_IMPORT_DMABUF, NotImplemented<kfd_ioctl_import_dmabuf_args>, DescImportDmabuf>(
-        "IMPORT_DMABUF", "not implemented: EINVAL (no dma-buf)"),
+    Row<AMDKFD_IOC_GET_DMABUF_INFO, GetDmabufInfo, DescDmabufInfo>(
+        "GET_DMABUF_INFO", "6.1's errors: EBADF closed fd, EINVAL not a dma-buf or not amdgpu's "
+                           "(vkfd exports none)"),
+    Row<AMDKFD_IOC_IMPORT_DMABUF, ImportDmabuf, DescImportDmabuf>(
+        "IMPORT_DMABUF", "6.1's errors: EBADF closed fd, EINVAL not a dma-buf, unknown gpu or not "
+                         "amdgpu's; ENODEV unbound"),
     Row<AMDKFD_IOC_ALLOC_QUEUE_GWS, AllocQueueGws, DescGws>(
         "ALLOC_QUEUE_GWS", "bookkeeping as 6.1: one GWS queue per process and GPU (EBUSY), "
                            "first_gws 0; ENODEV without GWS"),
-    Row<AMDKFD_IOC_SMI_EVENTS, NotImplemented<kfd_ioctl_smi_events_args>, DescSmi>(
-        "SMI_EVENTS", "not implemented: EINVAL (ROCm 5.2 never sends it)"),
+    Row<AMDKFD_IOC_SMI_EVENTS, SmiEvents, DescSmi>(
+        "SMI_EVENTS", "an fd per client: write(2) the event mask, read(2) the kernel's text lines; "
+                      "VM faults (EINVAL unknown gpu)"),
     Row<AMDKFD_IOC_SVM, Svm, DescSvm>(
         "SVM", "as 6.1.y without CONFIG_HSA_AMD_SVM: EINVAL when the size cannot hold nattr "
                "attributes (kfd_ioctl_svm_validate), else EPERM; capability bit 27 clear"),
@@ -223,7 +230,8 @@ constexpr IoctlDesc kRows[] = {
         "EINVAL (no checkpoint/restore)",
         /*checkpoint_restore=*/true),
     Row<AMDKFD_IOC_AVAILABLE_MEMORY, AvailableMemory, DescAvail>(
-        "AVAILABLE_MEMORY", "VRAM left after the page-table reserve, 2 MiB steps"),
+        "AVAILABLE_MEMORY",
+        "VRAM - 2 MiB-aligned use - pinned - node-wide PT reserve; 0 where 6.1.y wraps"),
 };
 
 constexpr unsigned kTableSize = AMDKFD_COMMAND_END;  // 0x24 on 6.1

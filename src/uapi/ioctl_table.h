@@ -3,7 +3,8 @@
 // Dispatch follows kfd_ioctl() exactly (kfd_device.cc).
 //
 // Handlers receive the argument struct already copied in (zero-extended to the kernel's size) and
-// return a Code; the dispatcher copies the struct out — also on error — and sets errno.
+// return a Code; the dispatcher copies the struct out — also on error, except after a failed
+// `validate` step (IoctlContext::validate_failed) — and sets errno.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +37,9 @@ struct IoctlContext {
   // A handler that returns a new fd (KfdDevice::InstallFenceFile, its last step) names it here; the
   // dispatcher withdraws it if the struct cannot be copied out.
   int new_fd = -1;
+  // Set by a handler whose first step is the kernel's `validate` hook (amdkfd_ioctl_desc.validate,
+  // only SVM's on 6.1.y) when that step fails: kfd_ioctl then goes to err_i1 and copies nothing out.
+  bool validate_failed = false;
 };
 
 using IoctlHandler = Code (*)(IoctlContext& ctx, void* args);
@@ -137,6 +141,11 @@ Code UpdateQueue(IoctlContext& ctx, kfd_ioctl_update_queue_args& args);
 Code SetCuMask(IoctlContext& ctx, kfd_ioctl_set_cu_mask_args& args);
 Code GetQueueWaveState(IoctlContext& ctx, kfd_ioctl_get_queue_wave_state_args& args);
 Code AllocQueueGws(IoctlContext& ctx, kfd_ioctl_alloc_queue_gws_args& args);
+// dmabuf_ioctls.cc
+Code GetDmabufInfo(IoctlContext& ctx, kfd_ioctl_get_dmabuf_info_args& args);
+Code ImportDmabuf(IoctlContext& ctx, kfd_ioctl_import_dmabuf_args& args);
+// smi_ioctls.cc
+Code SmiEvents(IoctlContext& ctx, kfd_ioctl_smi_events_args& args);
 // misc_ioctls.cc
 Code GetClockCounters(IoctlContext& ctx, kfd_ioctl_get_clock_counters_args& args);
 Code SetScratchBackingVa(IoctlContext& ctx, kfd_ioctl_set_scratch_backing_va_args& args);

@@ -17,6 +17,8 @@
 
 #include "base/process_identity.h"
 #include "base/user_memory.h"
+#include "uapi/cpu_mappings.h"
+#include "uapi/describe.h"
 #include "uapi/errno_table.h"
 #include "uapi/ioctl_table.h"
 
@@ -32,6 +34,42 @@ bool MayCheckpointRestore() {
   constexpr unsigned kCapSysAdmin = 21;
   constexpr unsigned kCapCheckpointRestore = 40;
   return has(kCapSysAdmin) || has(kCapCheckpointRestore);
+}
+
+// The log's view of an ioctl refused before its handler ran (EBADF, EACCES, an unknown number):
+// the struct as the caller passed it — decoded when the command is known, else its raw bytes (at
+// most 64, in hex) — read without side effects; "unreadable" when the pointer is bad.
+void DescribeRefused(const IoctlDesc* desc, unsigned long cmd, const void* arg, std::string* out) {
+  const size_t usize = _IOC_SIZE(cmd);
+  if (desc != nullptr && desc->describe != nullptr) {
+    const size_t ksize = _IOC_SIZE(desc->cmd);
+    std::vector<unsigned char> data(usize > ksize ? usize : ksize, 0);
+    if ((_IOC_DIR(desc->cmd) & _IOC_WRITE) &&
+        !CopyFromUser(data.data(), reinterpret_cast<uint64_t>(arg), usize).ok()) {
+      *out = "unreadable";
+      return;
+    }
+    desc->describe(data.data(), out);
+    return;
+  }
+  if (usize == 0 || !(_IOC_DIR(cmd) & _IOC_WRITE)) {
+    Describe(out, "size=%zu", usize);
+    return;
+  }
+  constexpr size_t kMaxBytes = 64;
+  const size_t n = usize < kMaxBytes ? usize : kMaxBytes;
+  unsigned char bytes[kMaxBytes];
+  if (!CopyFromUser(bytes, reinterpret_cast<uint64_t>(arg), n).ok()) {
+    Describe(out, "size=%zu unreadable", usize);
+    return;
+  }
+  std::string hex;
+  for (size_t i = 0; i < n; ++i) {
+    char b[3];
+    snprintf(b, sizeof(b), "%02x", bytes[i]);
+    hex += b;
+  }
+  Describe(out, "size=%zu bytes=%s%s", usize, hex.c_str(), n < usize ? "..." : "");
 }
 
 }  // namespace
@@ -62,7 +100,10 @@ KfdDevice::Usage KfdDevice::CallerUsage() {
   return Usage{usage.bos, usage.mapped_bos};
 }
 
-KfdDevice::~KfdDevice() { FileTable::ForgetDevice(this); }
+KfdDevice::~KfdDevice() {
+  FileTable::ForgetDevice(this);
+  ForgetDeviceMappings(this);
+}
 
 int KfdDevice::Register(int fd, FileRecord record) {
   record.file_id = next_file_id_.fetch_add(1, std::memory_order_relaxed);
@@ -155,13 +196,16 @@ int KfdDevice::OpenRender(int minor, int flags) {
     errno = ENOENT;
     return -1;
   }
-  // A new open file description of the GPU's memfd: mmaps of it share the GPU's pages.
-  char path[64];
-  snprintf(path, sizeof(path), "/proc/self/fd/%d", driver_->node().gpu(gpu).memory->fd());
-  int fd = open(path, O_RDWR | (flags & O_CLOEXEC));
-  if (fd < 0) fd = fcntl(driver_->node().gpu(gpu).memory->fd(),
-                         (flags & O_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 3);
+  // An empty memfd: BOs are mapped by RenderMmap (uapi/cpu_mappings.h), which maps exactly the
+  // object's pages of the GPU's memory; an mmap that bypasses it reaches no GPU memory at all.
+  int fd = memfd_create("vkfd-render", (flags & O_CLOEXEC) ? MFD_CLOEXEC : 0);
   if (fd < 0) return -1;
+  if (fd == 0) {  // as OpenKfd: never hand out fd 0
+    int moved = fcntl(fd, (flags & O_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD, 3);
+    close(fd);
+    if (moved < 0) return -1;
+    fd = moved;
+  }
   FileRecord record;
   record.kind = FileRecord::Kind::kRender;
   record.gpu_index = static_cast<int8_t>(gpu);
@@ -205,6 +249,7 @@ int KfdDevice::Ioctl(int fd, unsigned long cmd, void* arg) {
 
   int result = 0;
   std::string described;
+  bool described_ran = false;  // the handler ran: `described` is the struct as copied out
   const unsigned nr = _IOC_NR(cmd);
   const bool fence_file = file->kind == FileRecord::Kind::kFence;
   // Extension commands match as a whole (type 'V', number, size, direction); anything else on
@@ -246,13 +291,19 @@ int KfdDevice::Ioctl(int fd, unsigned long cmd, void* arg) {
       std::shared_ptr<kfd::FenceFile> fence = fence_file ? LookupFenceFile(fd) : nullptr;
       IoctlContext ctx{this, *file, file->process, fence.get(), usize, fd};
       code = fence_file && !fence ? Code::kBadFd : desc->handler(ctx, kdata);
-      if ((dir & _IOC_READ) && !CopyToUser(user, kdata, usize).ok()) code = Code::kFault;
+      // kfd_ioctl copies the struct out after the handler, whatever it returned — unless the
+      // command's validate hook failed (goto err_i1 before the handler).
+      if ((dir & _IOC_READ) && !ctx.validate_failed && !CopyToUser(user, kdata, usize).ok()) {
+        code = Code::kFault;
+      }
       // An fd the client never learnt of (the copy-out failed) must not stay open: put_unused_fd.
       if (ctx.new_fd >= 0 && code != Code::kOk) WithdrawFd(ctx.new_fd);
     }
     if (observed && desc->describe != nullptr) desc->describe(kdata, &described);
     result = code == Code::kOk ? 0 : -ErrnoFor(code);
+    if (observed) described_ran = true;
   }
+  if (observed && !described_ran) DescribeRefused(desc, cmd, arg, &described);
   if (observed) {
     const int64_t ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                            std::chrono::steady_clock::now() - start).count();

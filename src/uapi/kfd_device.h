@@ -1,9 +1,9 @@
 // KfdDevice: the character devices of one emulated node — /dev/kfd and the render nodes — and the
 // ioctl entry point that the interposer (shim/) and the conformance tests call.
 //
-// Files are real file descriptors: each open of /dev/kfd is a fresh memfd, each open of a render node
-// a new open file description of that GPU's memory memfd (so a client's mmap of a BO's mmap_offset
-// maps the very pages the emulated GPU uses, with no interception), and each fence fd that an
+// Files are real file descriptors: each open of /dev/kfd and of a render node is a fresh (empty)
+// memfd — mmaps of them are resolved by KfdMmap and RenderMmap (uapi/cpu_mappings.h), which map the
+// very pages the emulated GPU uses, and only those the offset names — and each fence fd that an
 // extension ioctl returns an eventfd (kfd/fence_file.h). Which fds are ours, and what each refers to,
 // is the process's one FileTable (uapi/file_table.h); the device adds the fence files' state.
 //

@@ -11,6 +11,7 @@
 #include "kfd/mmap_offsets.h"
 #include "kfd/driver.h"
 #include "kfd/process.h"
+#include "uapi/cpu_mappings.h"
 #include "uapi/errno_table.h"
 #include "uapi/kfd_device.h"
 
@@ -44,14 +45,20 @@ void* KfdMmap(KfdDevice& device, void* addr, size_t length, int prot, int flags,
     errno = ErrnoFor(target.code());
     return MAP_FAILED;
   }
-  void* mapped = mmap(addr, length, prot, flags, target->fd, static_cast<off_t>(target->offset));
-  if (mapped != MAP_FAILED && (static_cast<uint64_t>(offset) & kfd::kMmapTypeMask) ==
-                                  kfd::kMmapTypeDoorbell) {
-    // kfd_doorbell_mmap's VM_DONTCOPY: a forked child has no doorbells. And the command processor
-    // may watch this mapping while it sleeps (hw/queue/doorbell_watch.h).
-    madvise(mapped, length, MADV_DONTFORK);
+  void* mapped = target->fd >= 0
+                     ? mmap(addr, length, prot, flags, target->fd, static_cast<off_t>(target->offset))
+                     : mmap(addr, length, prot, flags | MAP_ANONYMOUS, -1, 0);
+  if (mapped == MAP_FAILED) return mapped;
+  // Every kfd mapping (doorbells, events, MMIO, reserved) is VM_DONTCOPY | VM_DONTDUMP (and VM_IO,
+  // VM_PFNMAP, VM_DONTEXPAND, which have no user-space equivalent): a forked child has none of them,
+  // core dumps leave them out.
+  madvise(mapped, length, MADV_DONTFORK);
+  madvise(mapped, length, MADV_DONTDUMP);
+  if ((static_cast<uint64_t>(offset) & kfd::kMmapTypeMask) == kfd::kMmapTypeDoorbell) {
+    // The command processor may watch this mapping while it sleeps (hw/queue/doorbell_watch.h).
     hw::DoorbellWatch::Global().Register(mapped, length,
                                          device.driver().node().queue_scheduler().kick_word());
+    NoteDoorbellMapping();  // munmap/mremap/MAP_FIXED now tell DoorbellWatch (uapi/cpu_mappings.h)
   }
   return mapped;
 }

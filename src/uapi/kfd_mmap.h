@@ -1,7 +1,7 @@
 // mmap(2) of a /dev/kfd fd (kfd_mmap): the offset's type bits select the process's doorbell slice, the
 // MMIO-remap page or the event page of one GPU. The memfd behind a kfd fd has no such offsets, so the
-// interposer calls this instead of the real mmap for kfd fds. Render-node fds need nothing: their BO
-// offsets are real offsets of the GPU's memfd.
+// interposer calls this instead of the real mmap for kfd fds (render-node fds: RenderMmap in
+// uapi/cpu_mappings.h).
 #pragma once
 
 #include <sys/types.h>

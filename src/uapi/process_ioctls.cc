@@ -102,8 +102,11 @@ Code Svm(IoctlContext& ctx, kfd_ioctl_svm_args& args) {
   // kfd_ioctl_svm_validate runs first (also without SVM): the user's size must hold nattr attributes.
   const uint64_t expected =
       sizeof(kfd_ioctl_svm_args) + uint64_t{args.nattr} * sizeof(kfd_ioctl_svm_attribute);
-  if (ctx.usize < expected) return Code::kInvalidArgs;
-  return Code::kPermission;  // kfd_ioctl_svm without SVM
+  if (ctx.usize < expected) {
+    ctx.validate_failed = true;  // kfd_ioctl: goto err_i1, nothing copied out
+    return Code::kInvalidArgs;
+  }
+  return Code::kPermission;  // kfd_ioctl_svm without SVM; the struct is copied out
 }
 
 }  // namespace vkfd::uapi

@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "uapi/module_parameters.h"
+
 namespace vkfd::uapi {
 namespace {
 
@@ -194,6 +196,8 @@ FileMap SysfsTreeFiles(const hw::Topology& t) {
   files["sys/module/amdgpu/initstate"] = "live\n";
   files["sys/module/amdgpu/coresize"] = "9469952\n";
   files["sys/module/amdgpu/holders"] = kDirTag;
+  // modinfo's and the runtime's view of the driver's options (cwsr_enable, noretry, ...).
+  AddModuleParameters(t, &files);
   return files;
 }
 

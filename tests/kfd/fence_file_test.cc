@@ -226,8 +226,9 @@ TEST_F(SignalDuringWaitTest, WithSaRestartTheWaitGoesOnAndTheDeadlineIsNotExtend
   Arm(2 * kMs, 2 * kMs);
   ExpectTimesOutAt(files, deadline);
   Arm(0, 0);
-  // ThreadSanitizer defers and coalesces signals; there one delivery is all that can be asserted.
-  EXPECT_GT(signals(), kUnderTsan ? 0 : 3);
+  // A timer's signals coalesce while one is pending (a loaded host, ThreadSanitizer's deferred
+  // delivery): one delivery is all that can be asserted.
+  EXPECT_GT(signals(), 0);
   pending->Signal();  // a fence must signal: its callback holds the file
   close(m.fd);
 }

@@ -61,7 +61,9 @@ namespace {
 
 constexpr uint64_t kPage = 0x1000;
 constexpr uint64_t kMiB = 1ull << 20;
-constexpr uint64_t kVramStep = 2 * kMiB;  // VRAM is charged in 2 MiB steps (§4.1)
+// AVAILABLE_MEMORY counts VRAM in 2 MiB steps (vram_used_aligned, §4.1); the limit itself counts
+// pages, which the sizes drawn here never reach.
+constexpr uint64_t kVramStep = 2 * kMiB;
 constexpr uint64_t kVaLimit = 1ull << 48;  // GFX9: 48-bit VA (§6); amdgpu_vm_bo_map's max_pfn
 constexpr uint64_t kUserBase = 0x7f0000000000ull;
 constexpr uint64_t kBadUserPointer = 16;  // never mapped: copy_from_user fails

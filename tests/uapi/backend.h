@@ -37,6 +37,13 @@ class Backend {
   // mmap_offset, the doorbell page through /dev/kfd): MAP_FAILED with errno on failure.
   virtual void* Mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset) = 0;
   virtual int Munmap(void* addr, size_t length) = 0;
+  // mremap(2) as the program would call it (new_addr only with MREMAP_FIXED).
+  virtual void* Mremap(void* old_addr, size_t old_length, size_t new_length, int flags,
+                       void* new_addr) = 0;
+  // System memory and GPU `gpu`'s VRAM in bytes as the topology reports them (the CPU node's and
+  // the GPU node's memory banks), or 0 if unknown.
+  virtual uint64_t SystemMemoryBytes() { return 0; }
+  virtual uint64_t VramBytes(size_t gpu) { return 0; }
   // Arms vkfd's fault injector with `spec` (base/fault_injector.h); false if the backend cannot.
   virtual bool InjectFaults(const std::string& spec) { return false; }
   virtual void ClearFaults() {}

@@ -215,7 +215,8 @@ TEST_F(ConformanceTest, VramExhaustionAndAvailableMemory) {
   const uint64_t baseline = Available(2);
   EXPECT_GT(baseline, 60 * kGiB);
   EXPECT_EQ(0u, baseline % (2 * kMiB));
-  // Exactly what is reported fits; one 2 MiB step more does not.
+  // Exactly what is reported fits; one 2 MiB step more does not (the limit itself counts pages:
+  // what is left below one step, memory_rules_test.cc checks).
   kfd_ioctl_alloc_memory_of_gpu_args args{};
   args.va_addr = kVa;
   args.size = baseline + 2 * kMiB;
@@ -225,10 +226,10 @@ TEST_F(ConformanceTest, VramExhaustionAndAvailableMemory) {
   EXPECT_EQ(ENOMEM, errno);
   const uint64_t big = Alloc(2, kVa, baseline);
   EXPECT_EQ(0u, Available(2));
-  args.size = 4096;
+  args.size = 2 * kMiB;
   EXPECT_EQ(-1, Call(AMDKFD_IOC_ALLOC_MEMORY_OF_GPU, &args));
   EXPECT_EQ(ENOMEM, errno);
-  // Small allocations are counted in 2 MiB steps.
+  // AVAILABLE_MEMORY counts small allocations in 2 MiB steps.
   ASSERT_EQ(0, Free(big));
   EXPECT_EQ(baseline, Available(2));
   const uint64_t small = Alloc(2, kVa, 4096);
@@ -522,7 +523,6 @@ TEST_F(HiveTest, PeerVramInAHiveIsReachedWithoutTheSystemBit) {
 // ---------------------------------------------------------------------------------------------------
 // Real signals during the page-table wait.
 
-using testing::kUnderTsan;
 using testing::ThreadSignalTimer;
 
 class SignalTest : public ConformanceTest {

@@ -799,20 +799,32 @@ TEST_F(ExtSlowDmaTest, FenceWaitWithSaRestartRestartsAndNeverOutlivesTheDeadline
   Arm(0, 0);
   EXPECT_GE(now, deadline);
   EXPECT_LT(now, deadline + Slack());
-  EXPECT_GT(signals(), kUnderTsan ? 0 : 3);
+  EXPECT_GT(signals(), 0);  // how many: the host's scheduling (a timer's signals coalesce)
 }
 
 TEST_F(ExtSlowDmaTest, CommitInterruptedWithoutSaRestartHasNoVisibleEffect) {
   InstallHandler(/*restart=*/false);
   const uint64_t h = Alloc(0, kVa, 2 * kMiB);
-  const auto views = Snapshot();
-  const auto available = AvailableAll();
-  const auto pages = TablePagesAll();
+  auto views = Snapshot();
+  auto available = AvailableAll();
+  auto pages = TablePagesAll();
   uint32_t failed = 0;
-  Arm(10 * kMs, 10 * kMs);
-  EXPECT_EQ(-1, Atomic(h, AllIds(), VKFD_MAP_ATOMIC_COMMIT, &failed, /*check=*/false));
-  EXPECT_EQ(EINTR, errno);
-  Arm(0, 0);
+  // A signal every 10 ms during 50 ms jobs. Completion wins over a signal that finds the jobs done
+  // (a waiter the host did not run for 50 ms): that commit succeeded; undo it and try again.
+  int r = 0, err = 0;
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    views = Snapshot();
+    available = AvailableAll();
+    pages = TablePagesAll();
+    Arm(10 * kMs, 10 * kMs);
+    r = Atomic(h, AllIds(), VKFD_MAP_ATOMIC_COMMIT, &failed, /*check=*/false);
+    err = errno;
+    Arm(0, 0);
+    if (r != 0) break;
+    ASSERT_EQ(0, KfdMap(h, AllIds(), AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, false));
+  }
+  EXPECT_EQ(-1, r);
+  EXPECT_EQ(EINTR, err);
   EXPECT_EQ(AllCount(), failed);
   EXPECT_GE(signals(), 1);
   // At return, and while the engines would still be running the call's jobs had it not waited for
@@ -838,7 +850,7 @@ TEST_F(ExtSlowDmaTest, CommitWithSaRestartCompletesDespiteSignals) {
   const int err = errno;
   Arm(0, 0);
   EXPECT_EQ(0, r) << strerror(err);
-  EXPECT_GT(signals(), kUnderTsan ? 0 : 3);
+  EXPECT_GT(signals(), 0);  // how many: the host's scheduling (a timer's signals coalesce)
   // Complete at return: no waiting needed to see it.
   for (size_t g = 0; g < gpus_.size(); ++g) EXPECT_TRUE(MappedAt(g, kVa)) << g;
   EXPECT_EQ("", backend_->CheckInvariant());
@@ -849,10 +861,20 @@ TEST_F(ExtSlowDmaTest, MapStatusInterruptedThenCompletedByARetry) {
   const uint64_t h = Alloc(0, kVa, 2 * kMiB);
   std::vector<int32_t> status;
   uint32_t n_failed = 0;
-  Arm(10 * kMs, 10 * kMs);
-  EXPECT_EQ(-1, MapStatus(h, AllIds(), &status, &n_failed, /*check=*/false));
-  EXPECT_EQ(EINTR, errno);
-  Arm(0, 0);
+  // A signal every 10 ms during a 50 ms wait. Completion wins over a signal that finds the updates
+  // done (as wait_event_interruptible): a thread the host did not run for 50 ms sees the map
+  // complete. That is the host's scheduling, not the design: undo it and try again.
+  int r = 0, err = 0;
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    Arm(10 * kMs, 10 * kMs);
+    r = MapStatus(h, AllIds(), &status, &n_failed, /*check=*/false);
+    err = errno;
+    Arm(0, 0);
+    if (r != 0) break;
+    ASSERT_EQ(0, KfdMap(h, AllIds(), AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, false));
+  }
+  EXPECT_EQ(-1, r);
+  EXPECT_EQ(EINTR, err);
   EXPECT_EQ((std::vector<int32_t>(4, 0)), status);  // every GPU dispatched
   EXPECT_EQ(0u, n_failed);
   ASSERT_EQ(0, MapStatus(h, AllIds(), &status, &n_failed)) << strerror(errno);

@@ -10,6 +10,7 @@
 #include "uapi/fault_spec.h"
 #include "kfd/process.h"
 #include "uapi/kfd_device.h"
+#include "uapi/cpu_mappings.h"
 #include "uapi/kfd_mmap.h"
 #include "uapi/backend.h"
 
@@ -35,15 +36,27 @@ class InProcessBackend : public Backend {
     if (copy >= 0) device_->DupFd(fd, copy);
     return copy;
   }
-  // As the interposer does: the device's fds through KfdMmap, every other mapping to the host.
+  // As the interposer does: kfd fds through KfdMmap, render fds through RenderMmap, every other
+  // mapping to the host, with the bookkeeping of uapi/cpu_mappings.h.
   void* Mmap(void* addr, size_t length, int prot, int flags, int fd, off_t offset) override {
     auto file = device_->Lookup(fd);
-    if (!file || file->kind != uapi::FileRecord::Kind::kKfd) {
-      return mmap(addr, length, prot, flags, fd, offset);
+    if (file && file->kind == uapi::FileRecord::Kind::kKfd) {
+      return uapi::KfdMmap(*device_, addr, length, prot, flags, fd, offset);
     }
-    return uapi::KfdMmap(*device_, addr, length, prot, flags, fd, offset);
+    if (file && file->kind == uapi::FileRecord::Kind::kRender) {
+      return uapi::RenderMmap(*device_, *file, addr, length, prot, flags, offset, uapi::LibcMm());
+    }
+    return uapi::CpuMmapOther(addr, length, prot, flags, fd, offset, uapi::LibcMm());
   }
-  int Munmap(void* addr, size_t length) override { return munmap(addr, length); }
+  int Munmap(void* addr, size_t length) override {
+    return uapi::CpuMunmap(addr, length, uapi::LibcMm());
+  }
+  void* Mremap(void* old_addr, size_t old_length, size_t new_length, int flags,
+               void* new_addr) override {
+    return uapi::CpuMremap(old_addr, old_length, new_length, flags, new_addr, uapi::LibcMm());
+  }
+  uint64_t SystemMemoryBytes() override { return device_->driver().topology().cpu.memory_bytes; }
+  uint64_t VramBytes(size_t gpu) override { return device_->driver().topology().gpus[gpu].vram_bytes; }
   bool InjectFaults(const std::string& spec) override {
     auto armed = uapi::ArmFaultInjection(spec, 1);
     if (!armed.ok()) fprintf(stderr, "%s\n", armed.error().c_str());

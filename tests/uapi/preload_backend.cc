@@ -54,6 +54,7 @@ struct GpuNode {
   int minor;
   bool public_vram;
   uint64_t hive_id;
+  uint64_t vram_bytes;
 };
 
 class PreloadBackend : public Backend {
@@ -65,11 +66,14 @@ class PreloadBackend : public Backend {
       if (!id_file) break;
       uint32_t gpu_id = 0;
       id_file >> gpu_id;
-      if (gpu_id == 0) continue;  // the CPU node
+      if (gpu_id == 0) {  // the CPU node
+        system_bytes_ += ReadProperties(dir + "/mem_banks/0/properties")["size_in_bytes"];
+        continue;
+      }
       auto props = ReadProperties(dir + "/properties");
       auto bank = ReadProperties(dir + "/mem_banks/0/properties");
       gpus_.push_back(GpuNode{gpu_id, static_cast<int>(props["drm_render_minor"]),
-                              bank["heap_type"] == 1, props["hive_id"]});
+                              bank["heap_type"] == 1, props["hive_id"], bank["size_in_bytes"]});
     }
   }
   int OpenKfd() override { return open("/dev/kfd", O_RDWR | O_CLOEXEC); }
@@ -83,6 +87,13 @@ class PreloadBackend : public Backend {
     return mmap(addr, length, prot, flags, fd, offset);
   }
   int Munmap(void* addr, size_t length) override { return munmap(addr, length); }
+  void* Mremap(void* old_addr, size_t old_length, size_t new_length, int flags,
+               void* new_addr) override {
+    return mremap(old_addr, old_length, new_length, flags, new_addr);
+  }
+  // The memory banks' size_in_bytes (heap type 0 on the CPU node, the GPU's first bank).
+  uint64_t SystemMemoryBytes() override { return system_bytes_; }
+  uint64_t VramBytes(size_t gpu) override { return gpus_[gpu].vram_bytes; }
   // The program cannot change the emulated engines' timing: it is the run's, from `vkfd run
   // --dma-latency D` or a topology's [dma] job_latency that the test runner names in
   // VKFD_TEST_DMA_LATENCY_NS. Only that value can be "set" (0 when neither is given).
@@ -119,6 +130,7 @@ class PreloadBackend : public Backend {
 
  private:
   std::vector<GpuNode> gpus_;
+  uint64_t system_bytes_ = 0;
 };
 
 }  // namespace

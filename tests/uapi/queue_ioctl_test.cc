@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 #include <linux/kfd_ioctl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstring>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -309,6 +311,66 @@ TEST_F(QueueIoctlTest, kfd_ioctl_alloc_queue_gws_UnknownQueueIsEinval) {
   g.num_gws = 1;
   EXPECT_EQ(-1, Call(AMDKFD_IOC_ALLOC_QUEUE_GWS, &g));
   EXPECT_EQ(EINVAL, errno);
+}
+
+TEST_F(QueueIoctlTest, kfd_ioctl_alloc_queue_gws_OneGwsQueuePerProcessAndGpu) {
+  // gfx90a with HWS and MEC2 firmware >= 0x30 has GWS (kfd_gws_init): the node says num_gws 64 and
+  // pqm_set_gws does the bookkeeping — one queue per process and GPU, first_gws 0.
+  auto a = Args(0);
+  ASSERT_EQ(0, Create(&a)) << strerror(errno);
+  auto b = Args(0);
+  ASSERT_EQ(0, Create(&b)) << strerror(errno);
+  kfd_ioctl_alloc_queue_gws_args g{};
+  g.queue_id = a.queue_id;
+  g.num_gws = 64;
+  g.first_gws = 99;
+  EXPECT_EQ(0, Call(AMDKFD_IOC_ALLOC_QUEUE_GWS, &g)) << strerror(errno);
+  EXPECT_EQ(0u, g.first_gws);
+  g.queue_id = b.queue_id;
+  EXPECT_EQ(-1, Call(AMDKFD_IOC_ALLOC_QUEUE_GWS, &g));
+  EXPECT_EQ(EBUSY, errno);
+  g.queue_id = a.queue_id;
+  g.num_gws = 0;  // release
+  EXPECT_EQ(0, Call(AMDKFD_IOC_ALLOC_QUEUE_GWS, &g)) << strerror(errno);
+  g.num_gws = 0;  // nothing to release
+  EXPECT_EQ(-1, Call(AMDKFD_IOC_ALLOC_QUEUE_GWS, &g));
+  EXPECT_EQ(EINVAL, errno);
+  g.queue_id = b.queue_id;
+  g.num_gws = 1;
+  EXPECT_EQ(0, Call(AMDKFD_IOC_ALLOC_QUEUE_GWS, &g)) << strerror(errno);
+}
+
+// A GPU whose node says num_gws 0 (no GWS: dev->gws NULL) answers -ENODEV, after the queue lookup.
+class NoGwsTest : public QueueIoctlTest {
+ protected:
+  std::string Topology() const override {
+    static const std::string path = [] {
+      const std::string p = "/tmp/vkfd-no-gws-" + std::to_string(getpid()) + ".toml";
+      FILE* f = fopen(p.c_str(), "w");
+      if (f != nullptr) {
+        fputs("name = \"no-gws\"\n[[gpu]]\nmodel = \"mi210\"\ncount = 2\n"
+              "[gpu.properties]\nnum_gws = 0\n", f);
+        fclose(f);
+      }
+      return p;
+    }();
+    return path;
+  }
+};
+
+TEST_F(NoGwsTest, kfd_ioctl_alloc_queue_gws_WithoutGwsIsEnodev) {
+  kfd_ioctl_alloc_queue_gws_args g{};
+  g.queue_id = 5;
+  g.num_gws = 1;
+  EXPECT_EQ(-1, Call(AMDKFD_IOC_ALLOC_QUEUE_GWS, &g));
+  EXPECT_EQ(EINVAL, errno);  // no such queue comes first
+  auto a = Args(0);
+  ASSERT_EQ(0, Create(&a)) << strerror(errno);
+  g.queue_id = a.queue_id;
+  g.first_gws = 99;
+  EXPECT_EQ(-1, Call(AMDKFD_IOC_ALLOC_QUEUE_GWS, &g));
+  EXPECT_EQ(ENODEV, errno);
+  EXPECT_EQ(99u, g.first_gws);  // returned before pqm_set_gws: not written
 }
 
 TEST_F(QueueIoctlTest, kfd_doorbell_mmap_Rules) {

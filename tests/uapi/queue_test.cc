@@ -235,9 +235,11 @@ TEST_F(QueueTest, TimingModelDelaysCompletionsAndKeepsTheirOrder) {
     for (; done < prefix; ++done) seen[done] = std::chrono::steady_clock::now() - t0;
     return prefix == 4;
   }));
-  // Never before the modelled latency; the barrier-bit packet a latency after the others.
+  // Never before the modelled latency; the barrier-bit packet is launched only once the others have
+  // completed, so it completes at least two latencies after the first submission. (When this thread
+  // sees them is the host's business: only lower bounds are the design's.)
   for (int i = 0; i < 4; ++i) EXPECT_GE(seen[i], std::chrono::milliseconds(30)) << i;
-  EXPECT_GE(seen[3] - seen[2], std::chrono::milliseconds(25));
+  EXPECT_GE(seen[3], std::chrono::milliseconds(60));
   backend_->SetDmaLatency(0);
 }
 

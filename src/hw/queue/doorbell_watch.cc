@@ -85,6 +85,27 @@ void DoorbellWatch::Forget(const void* addr, size_t length) {
   }
 }
 
+size_t DoorbellWatch::RegisteredCount() {
+  MutexLock lock(&mu_);
+  size_t n = 0;
+  for (const Slot& s : slots_) n += s.state.load(std::memory_order_relaxed) != kFree;
+  return n;
+}
+
+void DoorbellWatch::ForgetBeforeMove(const void* addr, size_t length) {
+  MutexLock lock(&mu_);
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(addr);
+  for (Slot& s : slots_) {
+    const int state = s.state.load(std::memory_order_relaxed);
+    if (state == kFree) continue;
+    const uintptr_t start = s.addr.load(std::memory_order_relaxed);
+    const size_t len = s.length.load(std::memory_order_relaxed);
+    if (!(start < lo + length && lo < start + len)) continue;
+    if (state == kArmed) mprotect(reinterpret_cast<void*>(start), len, PROT_READ | PROT_WRITE);
+    s.state.store(kFree, std::memory_order_release);
+  }
+}
+
 void DoorbellWatch::ForgetTarget(const std::atomic<uint32_t>* kick) {
   MutexLock lock(&mu_);
   for (Slot& s : slots_) {

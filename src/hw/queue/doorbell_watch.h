@@ -46,8 +46,12 @@ class DoorbellWatch {
 
   // [addr, addr + length) maps a watched file; a write there wakes whoever sleeps on `kick`.
   void Register(void* addr, size_t length, std::atomic<uint32_t>* kick) EXCLUDES(mu_);
-  // Mappings inside [addr, addr + length) are gone (munmap, mremap, MAP_FIXED).
+  // Mappings inside [addr, addr + length) are gone (munmap, MAP_FIXED): call after the host call.
   void Forget(const void* addr, size_t length) EXCLUDES(mu_);
+  // Mappings inside [addr, addr + length) are about to move or shrink (mremap): call before the
+  // host call, while the range is still theirs — a write-protected one is made writable again, so
+  // the moved pages do not trap where nobody watches them.
+  void ForgetBeforeMove(const void* addr, size_t length) EXCLUDES(mu_);
   // Every mapping that wakes `kick` (its scheduler is going away).
   void ForgetTarget(const std::atomic<uint32_t>* kick) EXCLUDES(mu_);
 
@@ -61,6 +65,8 @@ class DoorbellWatch {
   // it is writable again and its scheduler was woken; the faulting store is retried.
   static bool OnWriteFault(void* addr);
 
+  // Mappings registered now (tests).
+  size_t RegisteredCount() EXCLUDES(mu_);
   // Traps taken (tests, docs).
   uint64_t traps() const { return traps_.load(std::memory_order_relaxed); }
 

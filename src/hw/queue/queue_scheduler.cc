@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "base/futex.h"
+#include "base/service_signals.h"
 #include "hw/queue/user_queue.h"
 
 namespace vkfd::hw {
@@ -39,10 +40,11 @@ void QueueScheduler::Add(UserQueue* queue) {
     ++generation_;
     if (!started_) {
       started_ = true;
-      // The thread takes no signals meant for the program's threads.
-      sigset_t all, old;
-      sigfillset(&all);
-      pthread_sigmask(SIG_SETMASK, &all, &old);
+      // The thread takes no signals meant for the program's threads, but its faults reach the
+      // recovery handler (base/service_signals.h).
+      const sigset_t mask = ServiceThreadSignalMask();
+      sigset_t old;
+      pthread_sigmask(SIG_SETMASK, &mask, &old);
       thread_ = std::thread([this] { Loop(); });
       pthread_sigmask(SIG_SETMASK, &old, nullptr);
     }

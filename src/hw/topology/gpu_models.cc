@@ -174,7 +174,7 @@ Expected<Topology> UniformMi210(int n) {
       std::to_string(n) + " x MI210, 64 GiB VRAM each, large BAR, PCIe peer access";
   topology.pcie_peer_access = true;
   topology.cpu = DefaultCpu();
-  topology.cpu.memory_bytes = 256 * kGiB;
+  // cpu.memory_bytes stays 0: validation puts the host's memory there.
   for (int i = 0; i < n; ++i) topology.gpus.push_back(*DefaultGpu("mi210", static_cast<size_t>(i)));
   if (Expected<void> valid = ValidateTopology(&topology, "--gpus"); !valid.ok()) {
     return Fail(valid.error());

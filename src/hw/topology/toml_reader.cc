@@ -10,7 +10,8 @@
 //
 //   [cpu]
 //   cores = 16                     # cpu_cores_count, > 0
-//   memory = "256GiB"              # system memory (heap_type 0 bank): multiple of 2 MiB, >= 1 GiB
+//   memory = "256GiB"              # system memory (heap_type 0 bank): multiple of 2 MiB, >= 1 GiB;
+//                                  # absent: the host's (HostMemoryBytes, set by validation)
 //   vendor_id = 0
 //   [[cpu.cache]]                  # replaces the default L1 32 KiB / L2 512 KiB / L3 32 MiB
 //   level = 1                      # required, 1..4

@@ -63,7 +63,12 @@ struct GpuSpec {
 
 struct CpuSpec {
   uint32_t cores = 16;
-  uint64_t memory_bytes = 64ull << 30;  // the emulated system memory (heap_type 0 bank)
+  // The emulated system memory (the heap_type 0 bank, and what KFD's system and TTM limits derive
+  // from). 0 before validation means "the host's": ValidateTopology fills in HostMemoryBytes() and
+  // sets memory_from_host, so a topology that does not name a size never promises more than the host
+  // can back.
+  uint64_t memory_bytes = 0;
+  bool memory_from_host = false;
   uint32_t vendor_id = 0;
   std::vector<std::pair<std::string, uint64_t>> properties;
   std::vector<CacheSpec> caches;
@@ -97,6 +102,7 @@ struct Topology {
 //   validate.cc     the rules every topology obeys, and the properties derived from the others
 //   gpu_models.cc   what a GPU of each model and the CPU node are by default
 //   presets.cc      the built-in presets (presets/*.toml) and picking a preset or a file by name
+//   host_memory.cc  the host's memory, for topologies that do not name a system memory size
 Expected<Topology> ParseTopology(std::string_view toml_text, std::string_view source_name);
 Expected<Topology> LoadTopologyFile(const std::string& path);
 // A built-in preset by name (mi210x2, mi210x4, mi250x8, small-bar, ...).
@@ -113,6 +119,9 @@ CpuSpec DefaultCpu();
 // GPU number `index` of a known model ("mi210", "mi250x") as a [[gpu]] entry naming only the model
 // describes it; nullopt for an unknown model. Building blocks for topologies made in code.
 std::optional<GpuSpec> DefaultGpu(std::string_view model, size_t index);
+// The host's RAM (sysinfo's totalram × mem_unit, what /proc/meminfo calls MemTotal), rounded down to
+// 2 MiB and at least 1 GiB: the system memory of a topology that does not name one.
+uint64_t HostMemoryBytes();
 // Checks a topology built in code (tests, --gpus); ParseTopology calls it too.
 // It also writes the derived properties (drm_render_minor, hive_id, unique_id, caches_count, ...).
 Expected<void> ValidateTopology(Topology* topology, std::string_view source_name);

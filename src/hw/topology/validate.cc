@@ -252,6 +252,12 @@ std::optional<Problem> Validate(Topology* topology) {
                        std::to_string(kMaxGpus) + " are supported",
                    {}};
   }
+  if (topology->cpu.memory_bytes == 0 || topology->cpu.memory_from_host) {
+    // No size given: the host's (amdgpu's limits and the CPU node's bank both come from the
+    // host's RAM, so a preset never promises more system memory than the machine has).
+    topology->cpu.memory_bytes = HostMemoryBytes();
+    topology->cpu.memory_from_host = true;
+  }
   if (auto problem = CheckCpu(topology->cpu)) return problem;
   for (size_t i = 0; i < topology->gpus.size(); ++i) {
     if (auto problem = CheckGpu(topology->gpus[i], i)) return problem;

@@ -39,7 +39,8 @@ TEST(TopologyUniformTest, FourGpusAreWhatTheDocsPromise) {
   EXPECT_EQ(topology->name, "mi210x4");
   EXPECT_TRUE(topology->pcie_peer_access);
   EXPECT_EQ(topology->cpu.cores, 16u);
-  EXPECT_EQ(topology->cpu.memory_bytes, 256 * kGiB);
+  EXPECT_EQ(topology->cpu.memory_bytes, HostMemoryBytes());
+  EXPECT_TRUE(topology->cpu.memory_from_host);
   const std::vector<uint32_t> expected_ids = {0x1000, 0x1111, 0x1222, 0x1333};
   ASSERT_EQ(topology->gpus.size(), 4u);
   std::set<uint64_t> unique_ids;

@@ -30,7 +30,8 @@ TEST(TopologyPresetTest, EveryPresetLoadsAndRevalidatesUnchanged) {
     Topology topology = MustLoadPreset(name);
     EXPECT_EQ(topology.name, name);
     EXPECT_FALSE(topology.description.empty());
-    EXPECT_EQ(topology.cpu.memory_bytes, 256 * kGiB);
+    EXPECT_EQ(topology.cpu.memory_bytes, HostMemoryBytes());
+    EXPECT_TRUE(topology.cpu.memory_from_host);
     ASSERT_FALSE(topology.gpus.empty());
 
     Topology again = topology;

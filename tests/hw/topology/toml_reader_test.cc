@@ -26,7 +26,7 @@ TEST(TopologyParseTest, MinimalFileGetsDefaults) {
   ASSERT_TRUE(valid.ok()) << valid.error();
   EXPECT_EQ(topology.cpu, in_code.cpu);
   EXPECT_EQ(topology.cpu.cores, 16u);
-  EXPECT_EQ(topology.cpu.memory_bytes, 64 * kGiB);
+  EXPECT_EQ(topology.cpu.memory_bytes, HostMemoryBytes());  // no cpu.memory: the host's
   ASSERT_EQ(topology.gpus.size(), 1u);
   const GpuSpec& gpu = topology.gpus[0];
   EXPECT_EQ(gpu.gpu_id, 0x1000u);
@@ -106,6 +106,7 @@ model = "mi250x"
   EXPECT_EQ(topology.name, "custom");
   EXPECT_EQ(topology.cpu.cores, 8u);
   EXPECT_EQ(topology.cpu.memory_bytes, 32 * kGiB);
+  EXPECT_FALSE(topology.cpu.memory_from_host);  // named: emulated whatever the host has
   ASSERT_EQ(topology.cpu.caches.size(), 1u);
   EXPECT_EQ(topology.cpu.caches[0].size_kb, 48u);
   EXPECT_EQ(topology.cpu.caches[0].type, 5u);  // data | CPU
