@@ -155,6 +155,16 @@ FutexResult FutexWaitInterruptible(const std::atomic<uint32_t>* word, uint32_t e
   return r;
 }
 
+FutexResult FutexWaitDeferring(const std::atomic<uint32_t>* word, uint32_t expected,
+                               int64_t deadline_ns) {
+  ThreadState& t = t_state;
+  if (t.depth == 0) return FutexWait(word, expected, deadline_ns);
+  if (t.pending != 0 && PendingInterrupts(t)) return FutexResult::kInterrupted;
+  // The trampoline defers whatever arrives now (t.sleeping stays false); the host kernel restarts
+  // the futex after an SA_RESTART one and fails it with EINTR otherwise.
+  return FutexWait(word, expected, deadline_ns);
+}
+
 int InstallProgramHandler(int sig, const struct sigaction* act, struct sigaction* old) {
   if (sig <= 0 || sig >= kMaxSignal || Synchronous(sig)) return __sigaction(sig, act, old);
   // A signal arriving while the table is written is deferred (the trampoline would otherwise read a

@@ -53,6 +53,13 @@ class CallGuard {
 FutexResult FutexWaitInterruptible(const std::atomic<uint32_t>* word, uint32_t expected,
                                    int64_t deadline_ns = 0);
 
+// As FutexWaitInterruptible, for a sleep that may hold a lock (6.1.y's MAP and UNMAP wait for the
+// page-table updates under p->mutex): handlers are not run during the sleep but deferred to the end
+// of the call; a deferred (or arriving) signal whose handler lacks SA_RESTART still makes the sleep
+// fail with kInterrupted. Only for sleeps that end by themselves (fences of DMA jobs).
+FutexResult FutexWaitDeferring(const std::atomic<uint32_t>* word, uint32_t expected,
+                               int64_t deadline_ns = 0);
+
 // sigaction(2) for a signal other than SIGSEGV/SIGBUS, as the program sees it: a handler is installed
 // behind the deferring trampoline (with the program's flags and mask, minus SA_RESETHAND, which the
 // trampoline applies itself, and never masking SIGSEGV/SIGBUS); SIG_DFL/SIG_IGN are installed as they

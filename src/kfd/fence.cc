@@ -62,7 +62,9 @@ Status Fence::Sleep(int64_t deadline_ns, bool interruptible) const {
   while (!signaled()) {
     // Only an interruptible wait may let the program's handlers run (base/call_guard.h): the
     // uninterruptible ones may hold Process::mu_.
-    const FutexResult r = interruptible ? FutexWaitInterruptible(&signaled_, 0, deadline_ns)
+    // MAP and UNMAP wait holding Process::mu_ (as 6.1.y holds p->mutex): handlers are deferred to
+    // the end of the call, never run inside the lock.
+    const FutexResult r = interruptible ? FutexWaitDeferring(&signaled_, 0, deadline_ns)
                                         : FutexWait(&signaled_, 0, deadline_ns);
     if (r == FutexResult::kTimedOut && !signaled()) {
       code = Code::kTimedOut;
