@@ -612,9 +612,10 @@ TEST(Item8FdIdentity, ReopenAfterClosefromAndCloseRangeWorks) {
         }
         first.kfd = first.render[0] = first.render[1] = -1;
       }
-      // Reopen: the same numbers come back; the render-node mmaps and ioctls work again.
+      // Reopen: the same numbers come back, and vkfd's own files (GPU memory, doorbells) survived.
       const int kfd = open("/dev/kfd", O_RDWR | O_CLOEXEC);
       const int render = open("/dev/dri/renderD128", O_RDWR | O_CLOEXEC);
+      if (render < 0) return 6;
       kfd_ioctl_get_version_args v{};
       if (ioctl(kfd, AMDKFD_IOC_GET_VERSION, &v) != 0) return 3;
       kfd_ioctl_alloc_memory_of_gpu_args a{};
@@ -624,11 +625,18 @@ TEST(Item8FdIdentity, ReopenAfterClosefromAndCloseRangeWorks) {
       a.flags = KFD_IOC_ALLOC_MEM_FLAGS_VRAM | KFD_IOC_ALLOC_MEM_FLAGS_WRITABLE |
                 KFD_IOC_ALLOC_MEM_FLAGS_PUBLIC;
       if (ioctl(kfd, AMDKFD_IOC_ALLOC_MEMORY_OF_GPU, &a) != 0) return 4;
+      // The KFD process (same address space) keeps the render file it acquired its VM with, so its
+      // BOs map only through that file: a new open of the node is EACCES (drm_vma_node_is_allowed),
+      // not a failure of vkfd's memory file.
       void* p = mmap(nullptr, 65536, PROT_READ | PROT_WRITE, MAP_SHARED, render,
                      static_cast<off_t>(a.mmap_offset));
-      if (p == MAP_FAILED) return 5;
-      static_cast<volatile int*>(p)[0] = 42;
-      munmap(p, 65536);
+      if (p != MAP_FAILED || errno != EACCES) return 5;
+      // The doorbell aperture, another private file, maps through the new kfd fd.
+      p = mmap(nullptr, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, kfd,
+               static_cast<off_t>((3ull << 62) | (uint64_t{kGpu0} << 46)));
+      if (p == MAP_FAILED) return 7;
+      static_cast<volatile uint64_t*>(p)[0] = 1;
+      munmap(p, 8192);
       return 0;
     }, 10000)) << (how == 0 ? "closefrom" : "close_range");
   }
