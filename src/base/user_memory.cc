@@ -6,6 +6,7 @@
 // fast path free of sigprocmask system calls: a good pointer costs one _setjmp and a memcpy.
 #include "base/user_memory.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -14,6 +15,9 @@
 #include <atomic>
 #include <cerrno>
 #include <mutex>
+#include <new>
+
+#include "base/process_identity.h"
 
 // Dispositions are installed with glibc's __sigaction, never through the `sigaction` symbol: inside the
 // LD_PRELOAD interposer that symbol is the shim's wrapper, which routes SIGSEGV/SIGBUS back here.
@@ -37,8 +41,16 @@ std::once_flag g_install_once;
 
 int Slot(int sig) { return sig == SIGSEGV ? 0 : 1; }
 
+__attribute__((tls_model("initial-exec"))) thread_local uint8_t t_program_blocks = 0;  // bit per Slot
+
 void ForwardFault(int sig, siginfo_t* info, void* ucontext) {
   struct sigaction chained = g_chained[Slot(sig)];
+  // The program blocked the signal (in its view): a synchronous fault kills, as the kernel's
+  // force_sig_info_to_task resets a blocked fault's disposition to the default.
+  if (info != nullptr && info->si_code > 0 && (t_program_blocks >> Slot(sig)) & 1) {
+    chained = {};
+    chained.sa_handler = SIG_DFL;
+  }
   if (chained.sa_flags & SA_SIGINFO) {
     if (chained.sa_sigaction != nullptr) {
       chained.sa_sigaction(sig, info, ucontext);
@@ -73,7 +85,11 @@ void FaultHandler(int sig, siginfo_t* info, void* ucontext) {
   ForwardFault(sig, info, ucontext);
 }
 
+// A forked child's copy of g_chain_mu may be held by a thread that does not exist there.
+void ResetChainLockInChild() { new (&g_chain_mu) std::mutex(); }
+
 void InstallOnce() {
+  pthread_atfork(nullptr, nullptr, ResetChainLockInChild);
   struct sigaction sa {};
   sa.sa_sigaction = FaultHandler;
   sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
@@ -153,12 +169,22 @@ GuardedMemcpy(void* dst, const void* src, size_t n) {
 #endif
 
 #ifdef VKFD_COPY_WITH_PROCESS_VM
-bool KernelCopy(void* dst, const void* src, size_t n, bool to_user) {
+// The kernel copies between our address space and itself and reports a bad address as EFAULT.
+// 1 copied, 0 a bad address, -1 the host refuses the call.
+int KernelCopy(void* dst, const void* src, size_t n, bool to_user) {
+  static std::atomic<bool> unavailable{false};
+  if (unavailable.load(std::memory_order_relaxed)) return -1;
   iovec local{to_user ? const_cast<void*>(src) : dst, n};
   iovec remote{to_user ? dst : const_cast<void*>(src), n};
-  const ssize_t done = to_user ? process_vm_writev(getpid(), &local, 1, &remote, 1, 0)
-                               : process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
-  return done == static_cast<ssize_t>(n);
+  const pid_t self = static_cast<pid_t>(CurrentPid());
+  const ssize_t done = to_user ? process_vm_writev(self, &local, 1, &remote, 1, 0)
+                               : process_vm_readv(self, &local, 1, &remote, 1, 0);
+  if (done == static_cast<ssize_t>(n)) return 1;
+  if (done < 0 && (errno == ENOSYS || errno == EPERM)) {
+    unavailable.store(true, std::memory_order_relaxed);
+    return -1;
+  }
+  return 0;  // EFAULT, or a short copy: a page in the range is bad
 }
 #endif
 
@@ -170,11 +196,19 @@ void SetWriteFaultHook(WriteFaultHook hook) {
   g_write_fault_hook.store(hook, std::memory_order_release);
 }
 
+// The fast path is the guarded copy: a good pointer costs a _setjmp and a copy (a system call costs
+// 2-4 us on the VMs vkfd is measured on — more than a whole ioctl). It recovers from a fault only if
+// SIGSEGV/SIGBUS reach FaultHandler, which the interposer guarantees for everything a program does
+// through libc (shim/preload.cc: the masks it sets never block them — its own view is kept per
+// thread — and its handlers are chained behind ours). TSan builds (and hosts whose seccomp filter
+// forbids process_vm_*: never, there) let the kernel copy.
 Status CopyFromUser(void* dst, uint64_t user_src, size_t n) {
   if (n == 0) return Status::Ok();
   if (!AccessOk(user_src, n)) return Status(Code::kFault);
 #ifdef VKFD_COPY_WITH_PROCESS_VM
-  if (!KernelCopy(dst, reinterpret_cast<const void*>(user_src), n, false)) return Status(Code::kFault);
+  if (KernelCopy(dst, reinterpret_cast<const void*>(user_src), n, false) != 1) {
+    return Status(Code::kFault);
+  }
 #else
   InstallFaultRecovery();
   if (!GuardedCopy(dst, reinterpret_cast<const void*>(user_src), n)) return Status(Code::kFault);
@@ -186,7 +220,7 @@ Status CopyToUser(uint64_t user_dst, const void* src, size_t n) {
   if (n == 0) return Status::Ok();
   if (!AccessOk(user_dst, n)) return Status(Code::kFault);
 #ifdef VKFD_COPY_WITH_PROCESS_VM
-  if (!KernelCopy(reinterpret_cast<void*>(user_dst), src, n, true)) return Status(Code::kFault);
+  if (KernelCopy(reinterpret_cast<void*>(user_dst), src, n, true) != 1) return Status(Code::kFault);
 #else
   InstallFaultRecovery();
   if (!GuardedCopy(reinterpret_cast<void*>(user_dst), src, n)) return Status(Code::kFault);
@@ -198,12 +232,22 @@ Status CopyGuarded(void* dst, const void* src, size_t n) {
   if (n == 0) return Status::Ok();
 #ifdef VKFD_COPY_WITH_PROCESS_VM
   // process_vm_writev from our own memory to our own memory: the kernel reports a bad range.
-  if (!KernelCopy(dst, src, n, /*to_user=*/true)) return Status(Code::kFault);
+  if (KernelCopy(dst, src, n, /*to_user=*/true) != 1) return Status(Code::kFault);
 #else
   InstallFaultRecovery();
   if (!GuardedMemcpy(dst, src, n)) return Status(Code::kFault);
 #endif
   return Status::Ok();
+}
+
+void SetProgramBlocksFault(int sig, bool blocked) {
+  if (sig != SIGSEGV && sig != SIGBUS) return;
+  const uint8_t bit = uint8_t(1u << Slot(sig));
+  t_program_blocks = blocked ? (t_program_blocks | bit) : (t_program_blocks & ~bit);
+}
+
+bool ProgramBlocksFault(int sig) {
+  return (sig == SIGSEGV || sig == SIGBUS) && ((t_program_blocks >> Slot(sig)) & 1);
 }
 
 int SetChainedHandler(int sig, const struct sigaction* act, struct sigaction* old) {

@@ -1,13 +1,19 @@
 // UserMemory: the only way vkfd reads or writes memory that a client passed by address.
 //
 // A bad user address (unmapped, PROT_NONE, beyond a memfd's end, non-canonical) gives Code::kFault,
-// never a crash. The fast path is a plain memcpy under a thread-local recovery point: a SIGSEGV or
-// SIGBUS raised while a copy is in flight jumps back and reports kFault; any other SIGSEGV/SIGBUS is
-// passed to the handler the program installed (chained), or to the default action.
+// never a crash. The copy is a plain one under a thread-local recovery point: a SIGSEGV or SIGBUS
+// raised while a copy is in flight jumps back and reports kFault; any other SIGSEGV/SIGBUS is passed
+// to the handler the program installed (chained), or to the default action. For that the signals must
+// reach our handler whatever the program does through libc: the interposer chains the program's
+// handlers (sigaction, signal, sigset, sysv_signal, bsd_signal) and never lets a mask the program sets
+// (pthread_sigmask, sigprocmask, sigsuspend, a handler's sa_mask, a mask inherited across exec) block
+// them, keeping the program's view per thread (SetProgramBlocksFault). Not covered: raw rt_sigaction /
+// rt_sigprocmask system calls that bypass libc. TSan builds let the kernel copy (process_vm_*).
 //
-// Life cycle: the recovery handler is installed the first time a copy runs (or by InstallFaultRecovery).
-// When vkfd runs as an LD_PRELOAD interposer, the shim routes the program's own sigaction() calls for
-// SIGSEGV/SIGBUS to SetChainedHandler so the program's handlers keep working behind ours.
+// Life cycle: the recovery handler is installed the first time a guarded copy runs (or by
+// InstallFaultRecovery). When vkfd runs as an LD_PRELOAD interposer, the shim routes the program's own
+// sigaction()/signal()/sigset()/sysv_signal()/bsd_signal() calls for SIGSEGV/SIGBUS to
+// SetChainedHandler so the program's handlers keep working behind ours.
 #pragma once
 
 #include <signal.h>
@@ -59,6 +65,13 @@ template <typename T>
 [[nodiscard]] Status CopyToUser(uint64_t user_dst, const T& src) {
   return CopyToUser(user_dst, static_cast<const void*>(&src), sizeof(T));
 }
+
+// The interposer never lets the program block SIGSEGV or SIGBUS for real (a blocked fault would kill
+// the process instead of reaching the recovery point); it records here, per thread, which of them the
+// program believes blocked. A fault that is not vkfd's in such a thread gets the default action — what
+// the kernel does to a blocked synchronous fault (force_sig_info_to_task).
+void SetProgramBlocksFault(int sig, bool blocked);
+bool ProgramBlocksFault(int sig);
 
 // Records the program's handler for SIGSEGV or SIGBUS, to be called for faults that are not ours.
 // Semantics of sigaction(2): `act` may be null (query), `old` receives the previous chained handler.

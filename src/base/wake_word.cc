@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 
+#include "base/call_guard.h"
 #include "base/process_identity.h"
 #include "base/service_signals.h"
 #include "base/thread_annotations.h"
@@ -127,7 +128,7 @@ FutexResult WakeWord::Sleep(int64_t deadline_ns) {
   }
   FutexResult result = FutexResult::kWoken;
   const int64_t traced_from = trace::On() ? trace::NowNs() : 0;
-  if (value_.load(std::memory_order_seq_cst) == 0) result = FutexWait(&value_, 0);
+  if (value_.load(std::memory_order_seq_cst) == 0) result = FutexWaitInterruptible(&value_, 0);
   if (clock != nullptr) clock->Cancel(alarm);
   if (result != FutexResult::kInterrupted && deadline_ns != 0 && MonotonicNowNs() >= deadline_ns) {
     result = FutexResult::kTimedOut;

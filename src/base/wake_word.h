@@ -1,6 +1,7 @@
 // WakeWord: what one waiting thread sleeps on, and the only way vkfd's waits with a deadline block.
 //
-// A wait sleeps in an untimed FUTEX_WAIT on the word (base/futex.h), so the host kernel applies the
+// A wait sleeps in an untimed FUTEX_WAIT on the word (base/futex.h; FutexWaitInterruptible, so inside a
+// CallGuard the program's own signal mask applies to the sleep), so the host kernel applies the
 // exact restart rule to it: after a handler with SA_RESTART the sleep is restarted transparently, after
 // one without it fails with EINTR — the rule of the kernel's own interruptible waits (-ERESTARTSYS).
 // The deadline does not come from the futex's timeout (a timed futex returns EINTR after any handler)

@@ -7,6 +7,8 @@
 
 #include <cassert>
 
+#include "base/private_fds.h"
+
 namespace vkfd::hw {
 
 Result<std::unique_ptr<GpuMemory>> GpuMemory::Create(const std::string& name, uint64_t vram_bytes,
@@ -31,6 +33,7 @@ Result<std::unique_ptr<GpuMemory>> GpuMemory::Create(const std::string& name, ui
     close(fd);
     return Code::kNoMemory;
   }
+  MarkPrivateFd(fd);  // survives the program's closefrom(3) (base/private_fds.h)
   return std::unique_ptr<GpuMemory>(new GpuMemory(fd, vram_bytes, gtt_bytes,
                                                   static_cast<uint8_t*>(vram),
                                                   static_cast<uint8_t*>(gtt)));
@@ -49,6 +52,7 @@ GpuMemory::GpuMemory(int fd, uint64_t vram_bytes, uint64_t gtt_bytes, uint8_t* v
 GpuMemory::~GpuMemory() {
   munmap(vram_host_, vram_bytes_);
   if (gtt_host_ != nullptr) munmap(gtt_host_, gtt_bytes_);
+  UnmarkPrivateFd(fd_);
   close(fd_);
 }
 

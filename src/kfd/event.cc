@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <iterator>
 
+#include "base/private_fds.h"
 #include "kfd/fence.h"
 
 namespace vkfd::kfd {
@@ -23,7 +25,7 @@ EventTable::EventTable() = default;
 
 EventTable::~EventTable() {
   MutexLock lock(&mu_);
-  for (Event* ev : events_) {
+  for (auto& [id, ev] : events_) {
     for (Waiter* w : ev->waiters) {
       w->event = nullptr;
       w->word->Wake();
@@ -33,15 +35,35 @@ EventTable::~EventTable() {
   events_.clear();
   if (kernel_page_fd_ >= 0) {
     munmap(page_, kEventPageBytes);
+    UnmarkPrivateFd(kernel_page_fd_);
     close(kernel_page_fd_);
   }
 }
 
 EventTable::Event* EventTable::FindLocked(uint32_t id) const {
-  for (Event* ev : events_) {
-    if (ev->id == id) return ev;
+  auto it = events_.find(id);
+  return it == events_.end() ? nullptr : it->second;
+}
+
+void EventTable::IdRange::Take(uint32_t id) {
+  if (!holes.empty() && *holes.begin() == id) {
+    holes.erase(holes.begin());
+  } else {
+    next = id + 1;  // id == next: the only other candidate Lowest() gives
   }
-  return nullptr;
+}
+
+void EventTable::IdRange::Release(uint32_t id) {
+  if (id + 1 == next) {
+    --next;
+    // Holes right below the new top are free too: fold them back into `next`.
+    while (!holes.empty() && *holes.rbegin() + 1 == next) {
+      holes.erase(std::prev(holes.end()));
+      --next;
+    }
+  } else {
+    holes.insert(id);
+  }
 }
 
 Status EventTable::EnsureKernelPageLocked() {
@@ -60,6 +82,7 @@ Status EventTable::EnsureKernelPageLocked() {
   page_ = static_cast<uint8_t*>(p);
   memset(page_, 0xff, kEventPageBytes);  // every slot UNSIGNALED
   kernel_page_fd_ = fd;
+  MarkPrivateFd(fd);
   mapped_size_ = kDefaultMappedSize;
   return Status::Ok();
 }
@@ -102,20 +125,21 @@ Result<CreatedEvent> EventTable::Create(uint32_t type, bool auto_reset) {
     const uint64_t slots = std::min<uint64_t>(mapped_size_, kEventPageBytes) / 8;
     if (signal_event_count_ >= slots) return Code::kNoSpace;
     // idr_alloc(.., 0, slots): the lowest free id; 0 is reserved.
-    for (id = 1; id < slots && FindLocked(id) != nullptr; ++id) {
-    }
+    id = signal_ids_.Lowest();
     if (id >= slots) return Code::kNoSpace;
+    signal_ids_.Take(id);
     ++signal_event_count_;
   } else {
-    for (id = kFirstNonSignalEventId; id != 0 && FindLocked(id) != nullptr; ++id) {
-    }
-    if (id == 0) return Code::kNoSpace;
+    // idr_alloc(.., KFD_FIRST_NONSIGNAL_EVENT_ID, KFD_LAST_NONSIGNAL_EVENT_ID): the lowest free id.
+    id = other_ids_.Lowest();
+    if (id == 0 || id >= 0xffffffffu) return Code::kNoSpace;
+    other_ids_.Take(id);
   }
   auto* ev = new Event();
   ev->id = id;
   ev->type = type;  // a DEBUG event keeps its type: the GPU may signal it, the CPU may not
   ev->auto_reset = auto_reset;
-  events_.push_back(ev);
+  events_.emplace(id, ev);
   if (signal) reinterpret_cast<uint64_t*>(page_)[id] = kUnsignaledSlot;
   return CreatedEvent{id, signal};
 }
@@ -126,14 +150,19 @@ void EventTable::WakeLocked(Event* ev) {
 
 Status EventTable::Destroy(uint32_t id) {
   MutexLock lock(&mu_);
-  auto it = std::find_if(events_.begin(), events_.end(), [id](Event* e) { return e->id == id; });
+  auto it = events_.find(id);
   if (it == events_.end()) return Status(Code::kInvalidArgs);
-  Event* ev = *it;
+  Event* ev = it->second;
   for (Waiter* w : ev->waiters) {
     w->event = nullptr;
     w->word->Wake();
   }
-  if (ev->id < kFirstNonSignalEventId) --signal_event_count_;
+  if (ev->id < kFirstNonSignalEventId) {
+    --signal_event_count_;
+    signal_ids_.Release(ev->id);
+  } else {
+    other_ids_.Release(ev->id);
+  }
   events_.erase(it);
   delete ev;
   return Status::Ok();
@@ -257,8 +286,11 @@ Status EventTable::Wait(std::span<const uint32_t> ids, bool wait_all, uint32_t t
   }
   if (code == Code::kInterrupted) {
     if (deadline != 0) {
-      const int64_t left = std::max<int64_t>(0, deadline - MonotonicNowNs());
-      *remaining_ms = static_cast<uint32_t>(left / 1000000);
+      // kfd_wait_on_events: jiffies_to_msecs(max(0, timeout - 1)) — the tick the conversion added
+      // is taken back, so a retry with the written-back timeout ends at the same time. Rounded to
+      // the nearest millisecond: many retries neither gain nor lose time on average.
+      const int64_t left_ms = (std::max<int64_t>(0, deadline - MonotonicNowNs()) + 500000) / 1000000;
+      *remaining_ms = static_cast<uint32_t>(std::max<int64_t>(0, left_ms - 1));
     }
     FreeWaitersLocked(waiters, /*undo_auto_reset=*/true);
     *result = WaitResult::kFail;
@@ -309,7 +341,7 @@ void EventTable::SignalFromInterrupt(uint32_t partial_id, int valid_bits) {
     return;
   }
   // No event by that id: set every signal event whose slot was written (the kernel's full scan).
-  for (Event* ev : events_) {
+  for (auto& [id, ev] : events_) {
     if (gpu_signalable(ev) && ev->id < slot_count &&
         __atomic_load_n(&slots[ev->id], __ATOMIC_RELAXED) != kUnsignaledSlot) {
       acknowledge(ev);
@@ -319,7 +351,7 @@ void EventTable::SignalFromInterrupt(uint32_t partial_id, int valid_bits) {
 
 void EventTable::SignalVmFault(const MemoryException& data) {
   MutexLock lock(&mu_);
-  for (Event* ev : events_) {
+  for (auto& [id, ev] : events_) {
     if (ev->type != kEventTypeMemory) continue;
     ev->memory = data;
     SetLocked(ev);
@@ -329,7 +361,7 @@ void EventTable::SignalVmFault(const MemoryException& data) {
 
 void EventTable::SignalHwException() {
   MutexLock lock(&mu_);
-  for (Event* ev : events_) {
+  for (auto& [id, ev] : events_) {
     if (ev->type != kEventTypeHwException) continue;
     SetLocked(ev);
     WakeLocked(ev);

@@ -4,7 +4,9 @@
 // Life cycle: created with the process (lazily, on the first event ioctl); events live from Create to
 // Destroy or until the table dies, which wakes every waiter with FAIL, as DESTROY_EVENT does.
 // Ids: signal (and debug) events take the lowest free id in [1, mapped slots) — id 0 is reserved, as
-// the kernel's idr_alloc(NULL, 0, 1) reserves it; every other type takes ids from 4096 upward.
+// the kernel's idr_alloc(NULL, 0, 1) reserves it; every other type takes the lowest free id from 4096
+// upward (create_other_event's idr_alloc from KFD_FIRST_NONSIGNAL_EVENT_ID). Lookups and id
+// allocation are O(log n): thousands of events cost no more per call than a few.
 //
 // Waits sleep on the waiting thread's WakeWord (base/wake_word.h) with the wait's absolute deadline;
 // Set/Destroy wake the waiters of an event. The host kernel applies the exact SA_RESTART rule to the
@@ -18,6 +20,8 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
+#include <set>
 #include <span>
 #include <vector>
 
@@ -141,8 +145,20 @@ class EventTable {
   void FreeWaitersLocked(std::span<Waiter> waiters, bool undo_auto_reset) REQUIRES(mu_);
   Status EnsureKernelPageLocked() REQUIRES(mu_);
 
+  // An id range handing out the lowest free id, as idr_alloc does, in O(log n): every id below
+  // `next` is taken except those in `holes`.
+  struct IdRange {
+    uint32_t next;
+    std::set<uint32_t> holes;
+    uint32_t Lowest() const { return holes.empty() ? next : *holes.begin(); }
+    void Take(uint32_t id);
+    void Release(uint32_t id);
+  };
+
   mutable Mutex mu_;
-  std::vector<Event*> events_ GUARDED_BY(mu_);  // owned; few, so a vector
+  std::map<uint32_t, Event*> events_ GUARDED_BY(mu_);  // owned, by id
+  IdRange signal_ids_ GUARDED_BY(mu_){1, {}};           // id 0 is reserved
+  IdRange other_ids_ GUARDED_BY(mu_){kFirstNonSignalEventId, {}};
   uint8_t* page_ GUARDED_BY(mu_) = nullptr;     // slots (user page or kernel page)
   uint64_t mapped_size_ GUARDED_BY(mu_) = 0;    // usable bytes of the page
   bool user_page_ GUARDED_BY(mu_) = false;

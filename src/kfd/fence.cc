@@ -1,5 +1,6 @@
 #include "kfd/fence.h"
 
+#include "base/call_guard.h"
 #include "base/trace.h"
 #include "base/wake_word.h"
 
@@ -61,8 +62,13 @@ Status Fence::Sleep(int64_t deadline_ns, bool interruptible) const {
   sleepers_.fetch_add(1, std::memory_order_seq_cst);
   Code code = Code::kOk;
   while (!signaled()) {
+    // Only an interruptible wait may let the program's handlers run (base/call_guard.h): the
+    // uninterruptible ones may hold Process::mu_.
+    // MAP and UNMAP wait holding Process::mu_ (as 6.1.y holds p->mutex): handlers are deferred to
+    // the end of the call, never run inside the lock.
     const int64_t traced_from = trace::On() ? trace::NowNs() : 0;
-    const FutexResult r = FutexWait(&signaled_, 0, deadline_ns);
+    const FutexResult r = interruptible ? FutexWaitDeferring(&signaled_, 0, deadline_ns)
+                                        : FutexWait(&signaled_, 0, deadline_ns);
     if (traced_from != 0) {
       TraceSleep(interruptible ? "fence wait" : "fence wait (uninterruptible)", traced_from, r);
     }

@@ -68,8 +68,13 @@ Result<AllocResult> Process::AllocMemory(const AllocRequest& req) {
   if (req.attrs.cpu_visible && req.kind.vram && !spec.large_bar()) return Code::kInvalidArgs;
   auto bound = BindLocked(pdd);
   if (!bound.ok()) return bound.code();
-  if (req.kind.doorbell && req.size != kDoorbellProcessSlice) return Code::kInvalidArgs;
-  if (req.kind.mmio_remap && req.size != kMmioRemapSize) return Code::kInvalidArgs;
+  // kfd_ioctl_alloc_memory_of_gpu: DOORBELL's size rule, else MMIO_REMAP's — with both flags only the
+  // doorbell slice is checked (if / else if), and the offset handed back is still the MMIO one.
+  if (req.kind.doorbell) {
+    if (req.size != kDoorbellProcessSlice) return Code::kInvalidArgs;
+  } else if (req.kind.mmio_remap && req.size != kMmioRemapSize) {
+    return Code::kInvalidArgs;
+  }
 
   // amdgpu_amdkfd_gpuvm_alloc_memory_of_gpu: the first placement bit in this order wins.
   Domain domain;
@@ -173,9 +178,12 @@ Result<AllocResult> Process::AllocMemory(const AllocRequest& req) {
   bo->handle = MakeHandle(pdd->gpu_id, id);
   AllocResult result;
   result.handle = bo->handle;
-  // MMIO is mapped through /dev/kfd: kfd_ioctl_alloc_memory_of_gpu replaces the offset.
-  result.mmap_offset = domain == Domain::kMmioRemap ? kMmapTypeMmio | MmapGpuId(pdd->gpu_id)
-                                                    : bo->gem_offset;
+  // MMIO is mapped through /dev/kfd: kfd_ioctl_alloc_memory_of_gpu replaces the offset. It looks at
+  // the flag, not at the placement: DOORBELL|MMIO_REMAP gets the MMIO offset too.
+  result.mmap_offset =
+      req.kind.mmio_remap && (domain == Domain::kMmioRemap || domain == Domain::kDoorbell)
+          ? kMmapTypeMmio | MmapGpuId(pdd->gpu_id)
+          : bo->gem_offset;
   pdd->handles.emplace(id, std::move(bo));
   return result;
 }

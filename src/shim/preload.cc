@@ -19,15 +19,20 @@
 
 #include <cerrno>
 #include <climits>
+#include <pthread.h>
 
+#include "base/call_guard.h"
+#include "base/private_fds.h"
 #include "base/process_identity.h"
 #include "base/user_memory.h"
 #include "shim/shim.h"
 #include "uapi/cpu_mappings.h"
 #include "uapi/file_table.h"
+#include "uapi/foreign_files.h"
 #include "uapi/kfd_device.h"
 #include "uapi/kfd_mmap.h"
 
+using vkfd::CallGuard;
 using vkfd::shim::ClassifyPath;
 using vkfd::uapi::FileTable;
 using vkfd::shim::PathInfo;
@@ -92,7 +97,10 @@ extern "C" {
 
 #define VKFD_OPEN_BODY(real_call_path, real_call_redirected)            \
   PathInfo info = ClassifyPath(path);                                   \
-  if (IsDevice(info)) return vkfd::shim::OpenDevicePath(info, flags);   \
+  if (IsDevice(info)) {                                                 \
+    CallGuard guard;                                                    \
+    return vkfd::shim::OpenDevicePath(info, flags);                     \
+  }                                                                     \
   if (info.kind == PathKind::kRedirect) return real_call_redirected;    \
   return real_call_path
 
@@ -173,15 +181,34 @@ int __openat64_2(int dirfd, const char* path, int flags) {
 FILE* fopen(const char* path, const char* mode) {
   VKFD_REAL(fopen);
   PathInfo info = ClassifyPath(path);
-  if (IsDevice(info)) return FopenDevice(info, mode);
+  if (IsDevice(info)) {
+    CallGuard guard;
+    return FopenDevice(info, mode);
+  }
   return real_fopen(Target(info, path), mode);
 }
 
 FILE* fopen64(const char* path, const char* mode) {
   VKFD_REAL(fopen64);
   PathInfo info = ClassifyPath(path);
-  if (IsDevice(info)) return FopenDevice(info, mode);
+  if (IsDevice(info)) {
+    CallGuard guard;
+    return FopenDevice(info, mode);
+  }
   return real_fopen64(Target(info, path), mode);
+}
+
+// fclose closes its fd inside libc, not through close(): an fdopen'ed emulated fd is forgotten here.
+int fclose(FILE* stream) {
+  VKFD_REAL(fclose);
+  if (stream != nullptr) {
+    const int fd = fileno(stream);
+    if (fd >= 0 && FileTable::IsEmulated(fd)) {
+      CallGuard guard;
+      vkfd::shim::ForgetFd(fd);
+    }
+  }
+  return real_fclose(stream);
 }
 
 DIR* opendir(const char* path) {
@@ -338,40 +365,75 @@ char* realpath(const char* path, char* resolved) {
 
 // ---- fds ---------------------------------------------------------------------------------------
 
+// vkfd's private fds (base/private_fds.h) are not open as far as the program is concerned: close()
+// of one is EBADF, and closefrom/close_range leave them alone.
 int close(int fd) {
   VKFD_REAL(close);
+  if (vkfd::IsPrivateFd(fd)) {
+    errno = EBADF;
+    return -1;
+  }
   // Forget first: once the number is free another thread may reuse it.
-  if (FileTable::IsEmulated(fd)) vkfd::shim::ForgetFd(fd);
+  if (FileTable::IsEmulated(fd)) {
+    CallGuard guard;
+    vkfd::shim::ForgetFd(fd);
+  }
   return real_close(fd);
 }
 
-int close_range(unsigned int first, unsigned int last, int flags) {
-  VKFD_REAL(close_range);
-  if ((flags & CLOSE_RANGE_CLOEXEC) == 0) {
-    for (unsigned fd = first; fd <= last && fd < unsigned{FileTable::kMaxFds}; ++fd) {
-      if (FileTable::IsEmulated(static_cast<int>(fd))) vkfd::shim::ForgetFd(static_cast<int>(fd));
-    }
+namespace {
+
+void ForgetRange(unsigned first, unsigned last) {
+  CallGuard guard;
+  for (unsigned fd = first; fd <= last && fd < unsigned{FileTable::kMaxFds}; ++fd) {
+    if (FileTable::IsEmulated(static_cast<int>(fd))) vkfd::shim::ForgetFd(static_cast<int>(fd));
   }
-  return real_close_range(first, last, flags);
+}
+
+// close_range over [first, last] minus the private fds, in pieces.
+int CloseRangeSparing(unsigned first, unsigned last, int flags) {
+  VKFD_REAL(close_range);
+  while (first <= last) {
+    const int next = vkfd::NextPrivateFd(static_cast<int>(first > unsigned{INT_MAX} ? INT_MAX : first));
+    if (next < 0 || unsigned(next) > last) return real_close_range(first, last, flags);
+    if (unsigned(next) > first && real_close_range(first, unsigned(next) - 1, flags) != 0) return -1;
+    if (unsigned(next) == UINT_MAX) break;
+    first = unsigned(next) + 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int close_range(unsigned int first, unsigned int last, int flags) {
+  if ((flags & CLOSE_RANGE_CLOEXEC) == 0) ForgetRange(first, last);
+  return CloseRangeSparing(first, last, flags);
 }
 
 void closefrom(int lowfd) {
   VKFD_REAL(closefrom);
-  for (int fd = lowfd < 0 ? 0 : lowfd; fd < FileTable::kMaxFds; ++fd) {
-    if (FileTable::IsEmulated(fd)) vkfd::shim::ForgetFd(fd);
+  const unsigned first = lowfd < 0 ? 0 : unsigned(lowfd);
+  ForgetRange(first, ~0u);
+  if (vkfd::NextPrivateFd(static_cast<int>(first)) < 0) {
+    real_closefrom(lowfd);
+    return;
   }
-  real_closefrom(lowfd);
+  CloseRangeSparing(first, ~0u, 0);
 }
 
 int dup(int fd) {
   VKFD_REAL(dup);
   const int r = real_dup(fd);
-  if (r >= 0) vkfd::shim::DupFd(fd, r);
+  if (r >= 0 && (FileTable::IsEmulated(fd) || FileTable::IsEmulated(r))) {
+    CallGuard guard;
+    vkfd::shim::DupFd(fd, r);
+  }
   return r;
 }
 
 int dup2(int oldfd, int newfd) {
   VKFD_REAL(dup2);
+  CallGuard guard;
   if (oldfd != newfd && FileTable::IsEmulated(newfd)) {
     // dup2 closes newfd, unless oldfd is invalid: check that first, as the kernel does.
     if (fcntl(oldfd, F_GETFD) < 0) return -1;
@@ -384,6 +446,7 @@ int dup2(int oldfd, int newfd) {
 
 int dup3(int oldfd, int newfd, int flags) {
   VKFD_REAL(dup3);
+  CallGuard guard;
   if (oldfd != newfd && FileTable::IsEmulated(newfd)) {
     if (fcntl(oldfd, F_GETFD) < 0) return -1;
     vkfd::shim::ForgetFd(newfd);
@@ -399,7 +462,9 @@ int dup3(int oldfd, int newfd, int flags) {
   void* arg = va_arg(ap, void*);                                     \
   va_end(ap);                                                        \
   const int r = real_fn(fd, cmd, arg);                               \
-  if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)) {        \
+  if (r >= 0 && (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) &&        \
+      (FileTable::IsEmulated(fd) || FileTable::IsEmulated(r))) {     \
+    CallGuard guard;                                                 \
     vkfd::shim::DupFd(fd, r);                                        \
   }                                                                  \
   return r
@@ -421,8 +486,29 @@ int ioctl(int fd, unsigned long request, ...) {
   va_start(ap, request);
   void* arg = va_arg(ap, void*);
   va_end(ap);
-  if (const std::optional<vkfd::uapi::FileRecord> file = FileTable::Find(fd)) {
-    return file->device->Ioctl(fd, request, arg);
+  const unsigned type = _IOC_TYPE(request);
+  if (FileTable::IsEmulated(fd)) {
+    CallGuard guard;
+    // KFD's and vkfd's commands trust the table (the fast path: no system call). Any other command
+    // on an emulated fd is most likely meant for a file that reused the number after a close vkfd
+    // did not see (a raw close system call): check the kernel object first.
+    std::optional<vkfd::uapi::FileRecord> file =
+        type == 'K' || type == 'V' ? FileTable::Find(fd) : vkfd::shim::LiveRecord(fd);
+    if (file) {
+      // A fence fd inherited from the parent: its FenceFile (and locks) are the parent's.
+      if (file->kind != vkfd::uapi::FileRecord::Kind::kFence ||
+          file->device->owner_pid() == vkfd::CurrentPid()) {
+        return file->device->Ioctl(fd, request, arg);
+      }
+    }
+  }
+  // Not in the table: a fence fd or a kfd fd of another process is still recognised by its kernel
+  // object (uapi/foreign_files.h). Only KFD's and vkfd's command types are looked at.
+  if (type == 'K' || type == 'V') {
+    CallGuard guard;
+    bool handled = false;
+    const int r = vkfd::uapi::ForeignFileIoctl(fd, request, arg, &handled);
+    if (handled) return r;
   }
   VKFD_REAL(ioctl);
   return real_ioctl(fd, request, arg);
@@ -436,9 +522,14 @@ static const vkfd::uapi::HostMm& Host() {
   return host;
 }
 
+// Every path below may take vkfd's locks: under a CallGuard (no system call).
 static void* MmapImpl(void* addr, size_t length, int prot, int flags, int fd, off_t offset) {
+  CallGuard guard;
+  // An emulated fd is checked against its kernel object (a number closed behind vkfd's back).
   const std::optional<vkfd::uapi::FileRecord> file =
-      fd >= 0 && (flags & MAP_ANONYMOUS) == 0 ? FileTable::Find(fd) : std::nullopt;
+      fd >= 0 && (flags & MAP_ANONYMOUS) == 0 && FileTable::IsEmulated(fd)
+          ? vkfd::shim::LiveRecord(fd)
+          : std::nullopt;
   if (file && file->kind == vkfd::uapi::FileRecord::Kind::kRender) {
     return vkfd::uapi::RenderMmap(*file->device, *file, addr, length, prot, flags, offset, Host());
   }
@@ -462,7 +553,10 @@ void* mmap64(void* addr, size_t length, int prot, int flags, int fd, off64_t off
   return MmapImpl(addr, length, prot, flags, fd, offset);
 }
 
-int munmap(void* addr, size_t length) { return vkfd::uapi::CpuMunmap(addr, length, Host()); }
+int munmap(void* addr, size_t length) {
+  CallGuard guard;
+  return vkfd::uapi::CpuMunmap(addr, length, Host());
+}
 
 void* mremap(void* old_addr, size_t old_length, size_t new_length, int flags, ...) {
   void* new_addr = nullptr;
@@ -472,29 +566,140 @@ void* mremap(void* old_addr, size_t old_length, size_t new_length, int flags, ..
     new_addr = va_arg(ap, void*);
     va_end(ap);
   }
+  CallGuard guard;
   return vkfd::uapi::CpuMremap(old_addr, old_length, new_length, flags, new_addr, Host());
 }
 
 // ---- signals: the program's SIGSEGV/SIGBUS handlers run behind vkfd's fault recovery ------------
 
+// Handlers: SIGSEGV/SIGBUS are chained behind the fault recovery (base/user_memory.h); every other
+// handler is installed behind the deferring trampoline (base/call_guard.h), so it never runs inside a
+// vkfd lock. Masks: SIGSEGV/SIGBUS are never really blocked; the program's view is kept per thread.
+
 int sigaction(int sig, const struct sigaction* act, struct sigaction* old) {
   if (sig == SIGSEGV || sig == SIGBUS) return vkfd::SetChainedHandler(sig, act, old);
-  VKFD_REAL(sigaction);
-  return real_sigaction(sig, act, old);
+  return vkfd::InstallProgramHandler(sig, act, old);
 }
 
-sighandler_t signal(int sig, sighandler_t handler) {
-  if (sig == SIGSEGV || sig == SIGBUS) {
-    struct sigaction act {};
-    struct sigaction old {};
-    act.sa_handler = handler;
-    act.sa_flags = SA_RESTART;  // glibc's signal() has BSD semantics
-    sigemptyset(&act.sa_mask);
-    if (vkfd::SetChainedHandler(sig, &act, &old) != 0) return SIG_ERR;
-    return old.sa_handler;
+namespace {
+
+// The BSD/System V ways of installing a handler: `flags` are what glibc gives each.
+sighandler_t InstallWithFlags(int sig, sighandler_t handler, int flags) {
+  struct sigaction act {};
+  struct sigaction old {};
+  act.sa_handler = handler;
+  act.sa_flags = flags;
+  sigemptyset(&act.sa_mask);
+  if (handler != SIG_DFL && handler != SIG_IGN && !(flags & SA_NODEFER)) sigaddset(&act.sa_mask, sig);
+  const int r = sig == SIGSEGV || sig == SIGBUS ? vkfd::SetChainedHandler(sig, &act, &old)
+                                                : vkfd::InstallProgramHandler(sig, &act, &old);
+  if (r != 0) return SIG_ERR;
+  return old.sa_handler;
+}
+
+bool IsFault(int sig) { return sig == SIGSEGV || sig == SIGBUS; }
+
+// The set to hand to the kernel: the program's, without SIGSEGV/SIGBUS. Records the program's view.
+const sigset_t* Stripped(int how, const sigset_t* set, sigset_t* copy) {
+  if (set == nullptr) return nullptr;
+  *copy = *set;
+  for (int sig : {SIGSEGV, SIGBUS}) {
+    const bool member = sigismember(set, sig) == 1;
+    if (how == SIG_SETMASK) vkfd::SetProgramBlocksFault(sig, member);
+    else if (how == SIG_BLOCK && member) vkfd::SetProgramBlocksFault(sig, true);
+    else if (how == SIG_UNBLOCK && member) vkfd::SetProgramBlocksFault(sig, false);
+    if (how != SIG_UNBLOCK) sigdelset(copy, sig);
   }
-  VKFD_REAL(signal);
-  return real_signal(sig, handler);
+  return copy;
+}
+
+void AddView(sigset_t* old, bool was[2]) {
+  if (old == nullptr) return;
+  if (was[0]) sigaddset(old, SIGSEGV);
+  if (was[1]) sigaddset(old, SIGBUS);
+}
+
+}  // namespace
+
+sighandler_t signal(int sig, sighandler_t handler) {
+  return InstallWithFlags(sig, handler, SA_RESTART);  // glibc's signal() has BSD semantics
+}
+
+// Resolved by name: glibc declares bsd_signal only for old X/Open levels and marks sigset deprecated.
+using SignalFn = sighandler_t (*)(int, sighandler_t);
+
+sighandler_t bsd_signal(int sig, sighandler_t handler) {
+  return InstallWithFlags(sig, handler, SA_RESTART);
+}
+
+sighandler_t sysv_signal(int sig, sighandler_t handler) {
+  return InstallWithFlags(sig, handler, SA_RESETHAND | SA_NODEFER);
+}
+
+sighandler_t __sysv_signal(int sig, sighandler_t handler) {
+  return InstallWithFlags(sig, handler, SA_RESETHAND | SA_NODEFER);
+}
+
+// sigset(): SIG_HOLD blocks the signal (left to libc); anything else unblocks it and installs the
+// handler. Returns SIG_HOLD if the signal was blocked before.
+sighandler_t sigset(int sig, sighandler_t handler) {
+  static const SignalFn real_sigset = Real<SignalFn>("sigset");
+  if (handler == SIG_HOLD) {
+    if (IsFault(sig)) {
+      vkfd::SetProgramBlocksFault(sig, true);
+      return SIG_HOLD;  // not really blocked (base/user_memory.h); the previous disposition is kept
+    }
+    return real_sigset(sig, handler);
+  }
+  sigset_t set, old_mask;
+  sigemptyset(&set);
+  sigaddset(&set, sig);
+  const bool was_blocked_fault = IsFault(sig) && vkfd::ProgramBlocksFault(sig);
+  if (pthread_sigmask(SIG_UNBLOCK, &set, &old_mask) != 0) return SIG_ERR;
+  const sighandler_t old = InstallWithFlags(sig, handler, 0);
+  if (old == SIG_ERR) return SIG_ERR;
+  return sigismember(&old_mask, sig) == 1 || was_blocked_fault ? SIG_HOLD : old;
+}
+
+int pthread_sigmask(int how, const sigset_t* set, sigset_t* old) {
+  VKFD_REAL(pthread_sigmask);
+  bool was[2] = {vkfd::ProgramBlocksFault(SIGSEGV), vkfd::ProgramBlocksFault(SIGBUS)};
+  sigset_t copy;
+  const int r = real_pthread_sigmask(how, Stripped(how, set, &copy), old);
+  if (r == 0) AddView(old, was);
+  return r;
+}
+
+int sigprocmask(int how, const sigset_t* set, sigset_t* old) {
+  VKFD_REAL(sigprocmask);
+  bool was[2] = {vkfd::ProgramBlocksFault(SIGSEGV), vkfd::ProgramBlocksFault(SIGBUS)};
+  sigset_t copy;
+  const int r = real_sigprocmask(how, Stripped(how, set, &copy), old);
+  if (r == 0) AddView(old, was);
+  return r;
+}
+
+int sigsuspend(const sigset_t* mask) {
+  VKFD_REAL(sigsuspend);
+  sigset_t copy = *mask;
+  sigdelset(&copy, SIGSEGV);
+  sigdelset(&copy, SIGBUS);
+  return real_sigsuspend(&copy);
 }
 
 }  // extern "C"
+
+// A mask inherited across exec may block SIGSEGV/SIGBUS: keep the program's view, unblock them.
+__attribute__((constructor)) static void UnblockFaultsInherited() {
+  sigset_t current;
+  if (pthread_sigmask(SIG_BLOCK, nullptr, &current) != 0) return;
+  sigset_t faults;
+  sigemptyset(&faults);
+  for (int sig : {SIGSEGV, SIGBUS}) {
+    if (sigismember(&current, sig) != 1) continue;
+    vkfd::SetProgramBlocksFault(sig, true);
+    sigaddset(&faults, sig);
+  }
+  static const auto real = Real<int (*)(int, const sigset_t*, sigset_t*)>("pthread_sigmask");
+  real(SIG_UNBLOCK, &faults, nullptr);
+}

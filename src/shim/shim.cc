@@ -1,6 +1,7 @@
 #include "shim/shim.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <optional>
 #include <string_view>
 
@@ -31,6 +33,12 @@ namespace {
 Mutex g_device_mu;
 // The calling process's device (created by that pid; a forked child makes its own).
 uapi::KfdDevice* g_device GUARDED_BY(g_device_mu) = nullptr;
+
+// A forked child's copy of g_device_mu may be held by a thread that does not exist there.
+[[maybe_unused]] const bool g_atfork_registered = [] {
+  pthread_atfork(nullptr, nullptr, [] { new (&g_device_mu) Mutex(); });
+  return true;
+}();
 
 // Prefixes served from the sysfs tree. Each must match a whole path component.
 constexpr std::string_view kRedirected[] = {
@@ -279,6 +287,13 @@ void ForgetFd(int fd) {
   } else {
     uapi::FileTable::Forget(fd);
   }
+}
+
+std::optional<uapi::FileRecord> LiveRecord(int fd) {
+  std::optional<uapi::FileRecord> stale;
+  std::optional<uapi::FileRecord> record = uapi::FileTable::FindLive(fd, &stale);
+  if (stale) ForgetFd(fd);
+  return record;
 }
 
 void DupFd(int oldfd, int newfd) {

@@ -18,11 +18,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
-namespace vkfd::uapi {
-class KfdDevice;
-}
+#include "uapi/file_table.h"
+
 
 namespace vkfd::shim {
 
@@ -50,6 +50,9 @@ int OpenDevicePath(const PathInfo& info, int flags);
 
 // The program closed `fd` (close, close_range, closefrom, fclose): forget it.
 void ForgetFd(int fd);
+// The record of `fd` if it is emulated and still refers to the same kernel object; a record whose
+// number was closed behind our back (fclose of an fdopen'ed fd, a raw close) and reused is forgotten.
+std::optional<uapi::FileRecord> LiveRecord(int fd);
 // newfd now refers to oldfd's file (dup family); forgets newfd if oldfd is not ours.
 void DupFd(int oldfd, int newfd);
 

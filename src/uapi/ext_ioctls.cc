@@ -137,6 +137,15 @@ Code FenceMerge(IoctlContext& ctx, vkfd_fence_merge_args& args) {
   args.fence = -1;
   if (args.flags != 0 || args.reserved != 0) return Code::kInvalidArgs;
   auto other = ctx.device->LookupFenceFile(args.fd2);
+  if (!other && kfd::IsFenceFd(args.fd2)) {
+    // A fence fd this device did not make (another process's, received or inherited): merged by
+    // the fds' own state (kfd::MergeFenceFds). The result is such an fd too (uapi/foreign_files.h).
+    Result<int> merged = kfd::MergeFenceFds(ctx.file_fd, args.fd2);
+    if (!merged.ok()) return merged.code();
+    ctx.new_fd = merged.value();
+    args.fence = merged.value();
+    return Code::kOk;
+  }
   if (!other) return Code::kNotFound;
   std::vector<kfd::FenceRef> fences = ctx.fence->fences();
   fences.insert(fences.end(), other->fences().begin(), other->fences().end());

@@ -1,6 +1,10 @@
 #include "uapi/file_table.h"
 
+#include <pthread.h>
 #include <sched.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 
@@ -15,9 +19,15 @@ struct Slot {
   std::atomic<uint64_t> file_id{0};
   std::atomic<KfdDevice*> device{nullptr};
   std::atomic<kfd::Process*> process{nullptr};
+  std::atomic<uint64_t> dev{0};
+  std::atomic<uint64_t> ino{0};
 };
 
 Slot g_slots[FileTable::kMaxFds];
+// Slots being written now; a forked child repairs its copies of them (RepairAfterFork).
+std::atomic<int> g_writers{0};
+// Set in a forked child whose parent had writers at fork time.
+std::atomic<bool> g_needs_repair{false};
 
 uint64_t PackHead(const FileRecord& r) {
   return uint64_t(r.kind) | (uint64_t(uint8_t(r.gpu_index)) << 8) |
@@ -27,6 +37,7 @@ uint64_t PackHead(const FileRecord& r) {
 bool InRange(int fd) { return fd >= 0 && fd < FileTable::kMaxFds; }
 
 void LockSlot(Slot& s) {
+  g_writers.fetch_add(1, std::memory_order_acquire);
   for (;;) {
     uint32_t seq = s.seq.load(std::memory_order_relaxed);
     if ((seq & 1) == 0 &&
@@ -37,13 +48,39 @@ void LockSlot(Slot& s) {
   }
 }
 
-void UnlockSlot(Slot& s) { s.seq.fetch_add(1, std::memory_order_release); }
+void UnlockSlot(Slot& s) {
+  s.seq.fetch_add(1, std::memory_order_release);
+  g_writers.fetch_sub(1, std::memory_order_release);
+}
+
+// In the child only one thread exists, so an odd sequence is a writer that is gone: clear the slot.
+void RepairAfterFork() {
+  if (!g_needs_repair.exchange(false)) return;
+  for (Slot& s : g_slots) {
+    const uint32_t seq = s.seq.load(std::memory_order_relaxed);
+    if ((seq & 1) == 0) continue;
+    s.head.store(0, std::memory_order_relaxed);
+    s.seq.store(seq + 1, std::memory_order_release);
+  }
+  g_writers.store(0, std::memory_order_relaxed);
+}
+
+void ChildAfterFork() {
+  if (g_writers.load(std::memory_order_relaxed) != 0) g_needs_repair.store(true);
+}
+
+[[maybe_unused]] const bool g_atfork_registered = [] {
+  pthread_atfork(nullptr, nullptr, ChildAfterFork);
+  return true;
+}();
 
 void Write(Slot& s, const FileRecord& r) {
   s.head.store(PackHead(r), std::memory_order_relaxed);
   s.file_id.store(r.file_id, std::memory_order_relaxed);
   s.device.store(r.device, std::memory_order_relaxed);
   s.process.store(r.process, std::memory_order_relaxed);
+  s.dev.store(r.dev, std::memory_order_relaxed);
+  s.ino.store(r.ino, std::memory_order_relaxed);
 }
 
 FileRecord Read(const Slot& s) {
@@ -55,6 +92,8 @@ FileRecord Read(const Slot& s) {
   r.file_id = s.file_id.load(std::memory_order_relaxed);
   r.device = s.device.load(std::memory_order_relaxed);
   r.process = s.process.load(std::memory_order_relaxed);
+  r.dev = s.dev.load(std::memory_order_relaxed);
+  r.ino = s.ino.load(std::memory_order_relaxed);
   return r;
 }
 
@@ -66,6 +105,7 @@ bool FileTable::IsEmulated(int fd) {
 
 std::optional<FileRecord> FileTable::Find(int fd) {
   if (!IsEmulated(fd)) return std::nullopt;
+  if (g_needs_repair.load(std::memory_order_relaxed)) RepairAfterFork();
   const Slot& s = g_slots[fd];
   for (;;) {
     const uint32_t before = s.seq.load(std::memory_order_acquire);
@@ -83,6 +123,7 @@ std::optional<FileRecord> FileTable::Find(int fd) {
 
 bool FileTable::Install(int fd, const FileRecord& record) {
   if (!InRange(fd)) return false;
+  if (g_needs_repair.load(std::memory_order_relaxed)) RepairAfterFork();
   Slot& s = g_slots[fd];
   LockSlot(s);
   Write(s, record);
@@ -92,6 +133,7 @@ bool FileTable::Install(int fd, const FileRecord& record) {
 
 std::optional<FileRecord> FileTable::Forget(int fd) {
   if (!IsEmulated(fd)) return std::nullopt;
+  if (g_needs_repair.load(std::memory_order_relaxed)) RepairAfterFork();
   Slot& s = g_slots[fd];
   LockSlot(s);
   const FileRecord old = Read(s);
@@ -109,6 +151,23 @@ std::optional<FileRecord> FileTable::Dup(int oldfd, int newfd) {
   }
   if (!Install(newfd, *record)) return std::nullopt;
   return record;
+}
+
+bool FileTable::Identify(int fd, FileRecord* record) {
+  struct stat st;
+  if (syscall(SYS_fstat, fd, &st) != 0) return false;
+  record->dev = st.st_dev;
+  record->ino = st.st_ino;
+  return true;
+}
+
+std::optional<FileRecord> FileTable::FindLive(int fd, std::optional<FileRecord>* stale) {
+  std::optional<FileRecord> record = Find(fd);
+  if (!record) return std::nullopt;
+  FileRecord now;
+  if (Identify(fd, &now) && now.dev == record->dev && now.ino == record->ino) return record;
+  *stale = record;
+  return std::nullopt;
 }
 
 void FileTable::ForgetDevice(const KfdDevice* device) {

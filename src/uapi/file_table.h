@@ -12,6 +12,9 @@
 // Fds at or above kMaxFds are never emulated (opening one fails with EMFILE).
 //
 // Writers (install, forget, dup) serialise on the slot's sequence word; they are async-signal-safe.
+// Fork: a slot that another thread was writing when the process forked is left half written and
+// locked in the child; the child's first lookup of the table repairs it (forgets it: the number was
+// being opened or closed, so the program cannot have learnt it yet).
 // What a record points to — the device and the KFD process — lives as long as the device does.
 #pragma once
 
@@ -32,6 +35,10 @@ struct FileRecord {
   int8_t gpu_index = -1;   // render nodes
   int32_t opener_pid = 0;  // the process that opened it (kfd files: the only one that may use it)
   uint64_t file_id = 0;    // unique per open file description (per device)
+  // The kernel object behind the fd (fstat's st_dev, st_ino): a number the program closed behind our
+  // back (fclose of an fdopen'ed fd, a raw close) and reused for another file is recognised by it.
+  uint64_t dev = 0;
+  uint64_t ino = 0;
   KfdDevice* device = nullptr;
   kfd::Process* process = nullptr;  // kfd files
 };
@@ -53,6 +60,11 @@ class FileTable {
   static std::optional<FileRecord> Dup(int oldfd, int newfd);
   // Forgets every fd whose record belongs to `device` (the device is going away).
   static void ForgetDevice(const KfdDevice* device);
+  // Fills record->dev and ino from the open fd; false if fstat fails.
+  static bool Identify(int fd, FileRecord* record);
+  // Find(), and the fd still refers to the recorded kernel object (one fstat). A stale record (the
+  // number was closed behind vkfd's back) is returned in *stale and not as the result.
+  static std::optional<FileRecord> FindLive(int fd, std::optional<FileRecord>* stale);
 };
 
 }  // namespace vkfd::uapi

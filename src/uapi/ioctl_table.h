@@ -33,6 +33,7 @@ struct IoctlContext {
   kfd::Process* process;  // null on a fence fd
   kfd::FenceFile* fence;  // the fence file of a fence fd, else null
   size_t usize = 0;       // the user's struct size (_IOC_SIZE of the command as called)
+  int file_fd = -1;       // the fd the ioctl was made on
   // A handler that returns a new fd (KfdDevice::InstallFenceFile, its last step) names it here; the
   // dispatcher withdraws it if the struct cannot be copied out.
   int new_fd = -1;

@@ -109,7 +109,7 @@ KfdDevice::~KfdDevice() {
 int KfdDevice::Register(int fd, FileRecord record) {
   record.file_id = next_file_id_.fetch_add(1, std::memory_order_relaxed);
   record.device = this;
-  if (!FileTable::Install(fd, record)) {
+  if (!FileTable::Identify(fd, &record) || !FileTable::Install(fd, record)) {
     close(fd);
     errno = EMFILE;
     return -1;
@@ -127,7 +127,7 @@ Status KfdDevice::InstallFenceFile(int fd, std::shared_ptr<kfd::FenceFile> fence
     MutexLock lock(&fence_mu_);
     fences_[record.file_id] = FenceEntry{std::move(fence), 1};
   }
-  if (!FileTable::Install(fd, record)) {
+  if (!FileTable::Identify(fd, &record) || !FileTable::Install(fd, record)) {
     FenceFdClosed(record.file_id);
     close(fd);
     return Status(Code::kTooManyFiles);
@@ -291,7 +291,7 @@ int KfdDevice::Ioctl(int fd, unsigned long cmd, void* arg) {
       code = Code::kFault;
     } else {
       std::shared_ptr<kfd::FenceFile> fence = fence_file ? LookupFenceFile(fd) : nullptr;
-      IoctlContext ctx{this, *file, file->process, fence.get(), usize};
+      IoctlContext ctx{this, *file, file->process, fence.get(), usize, fd};
       code = fence_file && !fence ? Code::kBadFd : desc->handler(ctx, kdata);
       // kfd_ioctl copies the struct out after the handler, whatever it returned — unless the
       // command's validate hook failed (goto err_i1 before the handler).

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 
 #include "base/process_identity.h"
 #include "hw/queue/doorbell_watch.h"
@@ -23,13 +24,23 @@ void* KfdMmap(KfdDevice& device, void* addr, size_t length, int prot, int flags,
     errno = EBADF;
     return MAP_FAILED;
   }
+  // The mmap system call's own checks come before the driver sees anything (do_mmap: a zero length,
+  // an offset that is not page aligned, a length that overflows when rounded up are -EINVAL), and
+  // the driver sees the vma's size, rounded up to whole pages (kfd_event_mmap records that size).
+  constexpr uint64_t kPage = 4096;
+  if (length == 0 || (static_cast<uint64_t>(offset) & (kPage - 1)) != 0 ||
+      length > UINT64_MAX - (kPage - 1)) {
+    errno = EINVAL;
+    return MAP_FAILED;
+  }
+  const uint64_t vma_size = (uint64_t{length} + kPage - 1) & ~(kPage - 1);
   // kfd_mmap works on the caller's process (kfd_get_process(current)), not on the file's.
   auto process = device.driver().FindProcess(CurrentPid());
   if (!process) {
     errno = EINVAL;
     return MAP_FAILED;
   }
-  auto target = process->ResolveKfdMmap(static_cast<uint64_t>(offset), length);
+  auto target = process->ResolveKfdMmap(static_cast<uint64_t>(offset), vma_size);
   if (!target.ok()) {
     errno = ErrnoFor(target.code());
     return MAP_FAILED;

@@ -3,16 +3,22 @@
 // node: command numbers from KFD's table and vkfd's extensions (sometimes with other size, direction
 // or type bits), argument structs filled from the input, and every pointer field aimed either into a
 // scratch area the fuzzer controls or at an unmapped page (so the fault-safe copies are exercised,
-// and no random pointer can hit the fuzzer's own memory). After every ioctl vkfd's invariant 1 check
-// must hold; at the end the process is torn down and the node's accounting must be back at baseline.
+// and no random pointer can hit the fuzzer's own memory). Between the ioctls the sequence also does what
+// programs do to their fds (issue 9): close one (and the number is reused by the next fd), dup one,
+// mmap the kfd fd (event page, doorbells, MMIO, with fuzzed offsets and lengths) and fork — the child
+// checks that the inherited kfd fd is EBADF and the inherited fence fds still answer, and must exit in
+// time. After every step vkfd's invariant 1 check must hold; at the end the process is torn down and
+// the node's accounting must be back at baseline.
 //
 //   ASAN_OPTIONS=allow_user_segv_handler=1:verify_asan_link_order=0 \
 //     build-asan/tests/ioctl_fuzz CORPUS_DIR -max_total_time=600   (ctest runs it for 20 s)
 // VKFD_FUZZ_TRACE=1 prints every ioctl and its result (to see what an input reaches).
 #include <fcntl.h>
 #include <linux/kfd_ioctl.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,8 +29,11 @@
 #include <cstring>
 #include <vector>
 
+#include "kfd/fence_file.h"
 #include "kfd/process.h"
+#include "uapi/foreign_files.h"
 #include "uapi/kfd_device.h"
+#include "uapi/kfd_mmap.h"
 #include "vkfd/vkfd_ioctl.h"
 
 namespace {
@@ -155,6 +164,46 @@ uint64_t PointerFor(World& w, Input& in) {
   return reinterpret_cast<uint64_t>(w.scratch) + (offset & ~3u);
 }
 
+// A forked child's view of the fds it inherited: the kfd fd is another process's (EBADF), fence fds
+// answer FENCE_INFO from their own state. Exit code 0 when all holds; the parent gives it 5 s.
+void CheckForkedChild(vkfd::uapi::KfdDevice& dev, const std::vector<int>& fds) {
+  const pid_t pid = fork();
+  if (pid < 0) return;
+  if (pid == 0) {
+    alarm(5);
+    kfd_ioctl_get_version_args v{};
+    if (dev.Ioctl(fds[0], AMDKFD_IOC_GET_VERSION, &v) != -1 || errno != EBADF) _exit(1);
+    for (int fd : fds) {
+      if (!vkfd::kfd::IsFenceFd(fd)) continue;
+      vkfd_fence_info_args info{};
+      bool handled = false;
+      if (vkfd::uapi::ForeignFileIoctl(fd, VKFD_IOC_FENCE_INFO, &info, &handled) != 0 || !handled) {
+        _exit(2);
+      }
+    }
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    fprintf(stderr, "forked child failed: status 0x%x\n", status);
+    abort();
+  }
+}
+
+// mmap of the kfd fd with a fuzzed type, GPU and length; unmapped again at once.
+void FuzzMmap(World& w, Input& in, int kfd) {
+  static const uint64_t kTypes[] = {0, 1ull << 62, 2ull << 62, 3ull << 62};
+  uint64_t offset = kTypes[in.Byte() & 3] | (uint64_t{w.gpu_ids[in.Byte() % w.gpu_ids.size()]} << 46);
+  const uint8_t twist = in.Byte();
+  if (twist < 16) offset += twist * 8;  // not page aligned
+  static const size_t kLengths[] = {0, 1, 4096, 8192, 32768, 65536};
+  const size_t length = kLengths[in.Byte() % 6];
+  void* p = vkfd::uapi::KfdMmap(*w.device, nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, kfd,
+                                static_cast<off_t>(offset));
+  if (p != MAP_FAILED) munmap(p, length);
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -183,8 +232,38 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     dev.Ioctl(kfd, AMDKFD_IOC_ACQUIRE_VM, &a);
   }
   alignas(16) uint8_t args[kArgBytes];
+  bool forked = false;
   for (int op = 0; op < 64 && !in.empty(); ++op) {
-    const Target& t = Targets()[in.Byte() % Targets().size()];
+    // Now and then an fd operation instead of an ioctl.
+    const uint8_t selector = in.Byte();
+    if (selector >= 240) {
+      const size_t pick = fds.empty() ? 0 : in.Byte() % fds.size();
+      switch (selector % 4) {
+        case 0:  // close (never the kfd fd in slot 0: the sequence goes on with it)
+          if (pick > 0) {
+            dev.ForgetFd(fds[pick]);
+            close(fds[pick]);
+            fds.erase(fds.begin() + static_cast<long>(pick));
+          }
+          break;
+        case 1: {  // dup
+          const int d = dup(fds[pick]);
+          if (d >= 0) {
+            dev.DupFd(fds[pick], d);
+            fds.push_back(d);
+          }
+          break;
+        }
+        case 2:
+          FuzzMmap(w, in, kfd);
+          break;
+        default:
+          if (!forked) CheckForkedChild(dev, fds);
+          forked = true;
+      }
+      continue;
+    }
+    const Target& t = Targets()[selector % Targets().size()];
     unsigned long cmd = t.cmd;
     const uint8_t variant = in.Byte();
     if (variant < 8) cmd = _IOC(_IOC_DIR(cmd), _IOC_TYPE(cmd), _IOC_NR(cmd), in.Byte() & 0xff);

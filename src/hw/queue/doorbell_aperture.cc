@@ -4,6 +4,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "base/private_fds.h"
+
 namespace vkfd::hw {
 
 Result<std::unique_ptr<DoorbellAperture>> DoorbellAperture::Create(const std::string& name) {
@@ -21,11 +23,13 @@ Result<std::unique_ptr<DoorbellAperture>> DoorbellAperture::Create(const std::st
   }
   // A forked child must not share the doorbells of the parent's queues (VM_DONTCOPY in the kernel).
   madvise(host, bytes, MADV_DONTFORK);
+  MarkPrivateFd(fd);
   return std::unique_ptr<DoorbellAperture>(new DoorbellAperture(fd, static_cast<uint8_t*>(host)));
 }
 
 DoorbellAperture::~DoorbellAperture() {
   munmap(host_, uint64_t{kSlices} * kSliceBytes);
+  UnmarkPrivateFd(fd_);
   close(fd_);
 }
 
