@@ -135,15 +135,15 @@ Pm4Engine::Result Pm4Engine::Execute(const std::vector<uint32_t>& p, VmFault* fa
       const uint32_t data_sel = (p[2] >> 29) & 7;
       const uint64_t addr = (uint64_t{p[4]} << 32) | p[3];
       const uint64_t data = (uint64_t{p[6]} << 32) | p[5];
-      Status written = Status::Ok();
-      if (data_sel == 1) {
-        written = vm_.Write(addr & ~3ull, &p[5], 4, fault);
-      } else if (data_sel == 2) {
-        written = vm_.Write(addr & ~7ull, &data, 8, fault);
-      } else if (data_sel == 3 || data_sel == 4) {
-        const uint64_t clock = GpuClockCounter();
-        written = vm_.Write(addr & ~7ull, &clock, 8, fault);
-      }
+      const Status written = [&] {
+        if (data_sel == 1) return vm_.Write(addr & ~3ull, &p[5], 4, fault);
+        if (data_sel == 2) return vm_.Write(addr & ~7ull, &data, 8, fault);
+        if (data_sel == 3 || data_sel == 4) {
+          const uint64_t clock = GpuClockCounter();
+          return vm_.Write(addr & ~7ull, &clock, 8, fault);
+        }
+        return Status::Ok();
+      }();
       if (!written.ok()) return Result::kFault;
       if (int_sel != 0 && int_sel != 3 && client_ != nullptr) client_->OnInterrupt(p[7], 32);
       return Result::kDone;
