@@ -20,6 +20,7 @@
 
 #include "base/private_fds.h"
 #include "base/process_identity.h"
+#include "base/service_signals.h"
 
 namespace vkfd::kfd {
 namespace {
@@ -164,8 +165,8 @@ Result<int> MergeFenceFds(int fd1, int fd2) {
     watch->in[i] = static_cast<int>(syscall(SYS_fcntl, in[i], F_DUPFD_CLOEXEC, 0));
     if (watch->in[i] >= 0) MarkPrivateFd(watch->in[i]);
   }
-  if (watch->in[0] < 0 || watch->in[1] < 0) {
-    const int err = errno;
+  // Undoes everything above when the watcher cannot be started.
+  auto abandon = [&] {
     for (int fd : watch->in) {
       if (fd >= 0) {
         UnmarkPrivateFd(fd);
@@ -176,12 +177,16 @@ Result<int> MergeFenceFds(int fd1, int fd2) {
     RawClose(sv[1]);
     RawClose(sv[0]);
     delete watch;
+  };
+  if (watch->in[0] < 0 || watch->in[1] < 0) {
+    const int err = errno;
+    abandon();
     return FdErrorCode(err);
   }
-  // The watcher must not take signals meant for the program's threads.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
+  // The watcher must not take signals meant for the program's threads (base/service_signals.h).
+  const sigset_t mask = ServiceThreadSignalMask();
+  sigset_t old;
+  pthread_sigmask(SIG_SETMASK, &mask, &old);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -191,14 +196,7 @@ Result<int> MergeFenceFds(int fd1, int fd2) {
   pthread_attr_destroy(&attr);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (made != 0) {
-    for (int fd : watch->in) {
-      UnmarkPrivateFd(fd);
-      RawClose(fd);
-    }
-    UnmarkPrivateFd(sv[1]);
-    RawClose(sv[1]);
-    RawClose(sv[0]);
-    delete watch;
+    abandon();
     return Code::kNoMemory;
   }
   return sv[0];

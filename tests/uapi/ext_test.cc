@@ -25,6 +25,8 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <functional>
+#include <utility>
 #include <vector>
 
 #include "testing/thread_signal_timer.h"
@@ -719,6 +721,26 @@ class ExtSlowDmaTest : public ExtTest {
     return fence;
   }
 
+  // Runs `call` (a map of `handle` on every GPU) with a signal every 10 ms during its 50 ms wait,
+  // until a signal interrupts it. Completion wins over a signal that finds the updates done (as
+  // wait_event_interruptible): a thread the host did not run for 50 ms sees the map complete. That
+  // is the host's scheduling, not the design: the map is undone and tried again (`before` first).
+  // Returns the last call's result and errno.
+  std::pair<int, int> UntilInterrupted(uint64_t handle, const std::function<int()>& call,
+                                       const std::function<void()>& before = [] {}) {
+    int r = 0, err = 0;
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      before();
+      Arm(10 * kMs, 10 * kMs);
+      r = call();
+      err = errno;
+      Arm(0, 0);
+      if (r != 0) break;
+      EXPECT_EQ(0, KfdMap(handle, AllIds(), AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, false));
+    }
+    return {r, err};
+  }
+
   std::unique_ptr<ThreadSignalTimer> timer_;
 };
 
@@ -816,20 +838,13 @@ TEST_F(ExtSlowDmaTest, CommitInterruptedWithoutSaRestartHasNoVisibleEffect) {
   auto available = AvailableAll();
   auto pages = TablePagesAll();
   uint32_t failed = 0;
-  // A signal every 10 ms during 50 ms jobs. Completion wins over a signal that finds the jobs done
-  // (a waiter the host did not run for 50 ms): that commit succeeded; undo it and try again.
-  int r = 0, err = 0;
-  for (int attempt = 0; attempt < 10; ++attempt) {
-    views = Snapshot();
-    available = AvailableAll();
-    pages = TablePagesAll();
-    Arm(10 * kMs, 10 * kMs);
-    r = Atomic(h, AllIds(), VKFD_MAP_ATOMIC_COMMIT, &failed, /*check=*/false);
-    err = errno;
-    Arm(0, 0);
-    if (r != 0) break;
-    ASSERT_EQ(0, KfdMap(h, AllIds(), AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, false));
-  }
+  const auto [r, err] = UntilInterrupted(
+      h, [&] { return Atomic(h, AllIds(), VKFD_MAP_ATOMIC_COMMIT, &failed, /*check=*/false); },
+      [&] {
+        views = Snapshot();
+        available = AvailableAll();
+        pages = TablePagesAll();
+      });
   EXPECT_EQ(-1, r);
   EXPECT_EQ(EINTR, err);
   EXPECT_EQ(AllCount(), failed);
@@ -868,18 +883,8 @@ TEST_F(ExtSlowDmaTest, MapStatusInterruptedThenCompletedByARetry) {
   const uint64_t h = Alloc(0, kVa, 2 * kMiB);
   std::vector<int32_t> status;
   uint32_t n_failed = 0;
-  // A signal every 10 ms during a 50 ms wait. Completion wins over a signal that finds the updates
-  // done (as wait_event_interruptible): a thread the host did not run for 50 ms sees the map
-  // complete. That is the host's scheduling, not the design: undo it and try again.
-  int r = 0, err = 0;
-  for (int attempt = 0; attempt < 10; ++attempt) {
-    Arm(10 * kMs, 10 * kMs);
-    r = MapStatus(h, AllIds(), &status, &n_failed, /*check=*/false);
-    err = errno;
-    Arm(0, 0);
-    if (r != 0) break;
-    ASSERT_EQ(0, KfdMap(h, AllIds(), AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, false));
-  }
+  const auto [r, err] = UntilInterrupted(
+      h, [&] { return MapStatus(h, AllIds(), &status, &n_failed, /*check=*/false); });
   EXPECT_EQ(-1, r);
   EXPECT_EQ(EINTR, err);
   EXPECT_EQ((std::vector<int32_t>(4, 0)), status);  // every GPU dispatched
