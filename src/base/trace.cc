@@ -246,6 +246,11 @@ class Tracer {
 
   // The first event of a track names it (and the first event of all names the process).
   void Announce(uint32_t tid, std::string* out) {
+    // Most events are on a track seen a moment ago: a look at the last few before the set.
+    for (uint32_t seen : recent_) {
+      if (seen == tid) return;
+    }
+    recent_[recent_next_++ % kRecent] = tid;
     if (!announced_.insert(tid).second) return;
     if (announced_.size() == 1) {
       char comm[64] = {};
@@ -448,6 +453,9 @@ class Tracer {
   size_t used_ = 0;                    // bytes of active_ in use (mu_)
   bool stopping_ = false;              // (mu_)
   std::unordered_set<uint32_t> announced_;  // writer thread only
+  static constexpr size_t kRecent = 8;
+  uint32_t recent_[kRecent] = {};  // writer thread only: announced tracks seen last (0: none)
+  size_t recent_next_ = 0;         // writer thread only
   std::string out_;                         // writer thread only: the batch's JSON
   std::string described_;                   // writer thread only: one ioctl's decoded struct
   std::thread writer_;

@@ -99,8 +99,9 @@ class DmaEngine {
   // of them) if later.
   static void TraceWrites(Traced* t, const PteJob& job, int64_t start_ns,
                           std::chrono::steady_clock::time_point engine_end);
-  // Calls `done` (the fence's signal) and records the traced job.
-  void Retire(Completion& done, Code error, const Traced& trace) const;
+  // Calls `done` (the fence's signal) and records the traced job; `now_ns`, when not 0, is a clock
+  // reading taken just before (the signal's start).
+  void Retire(Completion& done, Code error, const Traced& trace, int64_t now_ns = 0) const;
 
   const std::string name_;
   const uint32_t trace_track_;        // "<gpu>-sdma page tables"
