@@ -79,8 +79,9 @@ static uint64_t Alloc(uint64_t va, uint64_t size) {
   a.va_addr = va;
   a.size = size;
   a.gpu_id = gpu_ids[0];
-  a.flags = KFD_IOC_ALLOC_MEM_FLAGS_VRAM | KFD_IOC_ALLOC_MEM_FLAGS_WRITABLE |
-            KFD_IOC_ALLOC_MEM_FLAGS_NO_SUBSTITUTE;
+  /* KFD_IOC_ALLOC_MEM_FLAGS_WRITABLE is (1 << 31) in the header: in C a shift into the sign bit
+   * of an int is undefined (UBSan stops on it), so its value is spelt unsigned here. */
+  a.flags = KFD_IOC_ALLOC_MEM_FLAGS_VRAM | 0x80000000u | KFD_IOC_ALLOC_MEM_FLAGS_NO_SUBSTITUTE;
   if (ioctl(kfd, AMDKFD_IOC_ALLOC_MEMORY_OF_GPU, &a) != 0) Die("ALLOC_MEMORY_OF_GPU");
   return a.handle;
 }
