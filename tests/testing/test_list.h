@@ -22,7 +22,10 @@ inline bool ListTests(const std::vector<std::string>& args, std::vector<std::str
   std::string command = "VKFD_TEST_IN_PROCESS=1 exec /proc/";
   command += std::to_string(getpid());
   command += "/exe";
-  for (size_t i = 1; i < args.size(); ++i) command += " " + ShellQuote(args[i]);
+  for (size_t i = 1; i < args.size(); ++i) {
+    command += ' ';
+    command += ShellQuote(args[i]);
+  }
   command += " --gtest_list_tests";
   FILE* list = popen(command.c_str(), "r");
   if (list == nullptr) return false;
