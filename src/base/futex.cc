@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <climits>
 
+#include "base/signal_path.h"
+
 namespace vkfd {
 
 static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t) &&
@@ -30,7 +32,7 @@ FutexResult FutexWait(const std::atomic<uint32_t>* word, uint32_t expected, int6
   return FutexResult::kWoken;  // EAGAIN: the value had changed already
 }
 
-void FutexWakeAll(const std::atomic<uint32_t>* word) {
+VKFD_SIGNAL_PATH void FutexWakeAll(const std::atomic<uint32_t>* word) {
   auto* addr = const_cast<uint32_t*>(reinterpret_cast<const uint32_t*>(word));
   syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
 }

@@ -6,6 +6,8 @@
 #include <atomic>
 #include <cstdlib>
 
+#include "base/signal_path.h"
+
 namespace vkfd {
 namespace {
 
@@ -16,7 +18,7 @@ struct Identity {
 
 std::atomic<uint64_t> g_incarnations{0};
 
-Identity* Page() {
+VKFD_SIGNAL_PATH Identity* Page() {
   // Made once, before main or at the first call; never unmapped.
   static Identity* page = [] {
     void* p = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -31,7 +33,7 @@ Identity* Page() {
 
 }  // namespace
 
-int CurrentPid() {
+VKFD_SIGNAL_PATH int CurrentPid() {
   Identity* id = Page();
   int32_t pid = id->pid.load(std::memory_order_relaxed);
   if (pid == 0) {
@@ -43,7 +45,7 @@ int CurrentPid() {
   return pid;
 }
 
-uint64_t ProcessIncarnation() {
+VKFD_SIGNAL_PATH uint64_t ProcessIncarnation() {
   CurrentPid();
   return Page()->incarnation.load(std::memory_order_relaxed);
 }

@@ -19,6 +19,7 @@
 #include <new>
 
 #include "base/process_identity.h"
+#include "base/signal_path.h"
 
 // Dispositions are installed with glibc's __sigaction, never through the `sigaction` symbol: inside the
 // LD_PRELOAD interposer that symbol is the shim's wrapper, which routes SIGSEGV/SIGBUS back here.
@@ -73,7 +74,7 @@ void ForwardFault(int sig, siginfo_t* info, void* ucontext) {
 
 std::atomic<WriteFaultHook> g_write_fault_hook{nullptr};
 
-void FaultHandler(int sig, siginfo_t* info, void* ucontext) {
+VKFD_SIGNAL_PATH void FaultHandler(int sig, siginfo_t* info, void* ucontext) {
   if (sig == SIGSEGV && info != nullptr && info->si_code == SEGV_ACCERR) {
     const WriteFaultHook hook = g_write_fault_hook.load(std::memory_order_acquire);
     if (hook != nullptr && hook(info->si_addr)) return;  // the store is retried
@@ -170,6 +171,11 @@ GuardedMemcpy(void* dst, const void* src, size_t n) {
 #endif
 
 #ifdef VKFD_COPY_WITH_PROCESS_VM
+}  // namespace
+}  // namespace vkfd
+#include <sanitizer/tsan_interface.h>
+namespace vkfd {
+namespace {
 // The kernel copies between our address space and itself and reports a bad address as EFAULT.
 // 1 copied, 0 a bad address, -1 the host refuses the call.
 int KernelCopy(void* dst, const void* src, size_t n, bool to_user) {
@@ -236,6 +242,17 @@ Status CopyGuarded(void* dst, const void* src, size_t n) {
   // process_vm_writev to `dst` — and reports a bad range. Both client ranges are the "remote" side,
   // which ThreadSanitizer does not annotate: an engine's read of a ring or a signal is the hardware's
   // read, ordered by the client's atomics, not a plain access racing with them.
+  //
+  // The hardware's small accesses (read and write pointers, doorbells, signals, fences: at most
+  // kOrderedWords words) are ordered as the real ones are: a read acquires what the client released
+  // at that word, a write releases everything the engine did before (its atomics on client memory,
+  // say) to the client's acquire of that word. TSan is told so by address; bulk copies are not
+  // annotated (a client reads their data after such a word).
+  constexpr size_t kOrderedWords = 16;
+  const bool ordered = n <= kOrderedWords * 4;
+  if (ordered) {
+    for (size_t at = 0; at < n; at += 4) __tsan_release(static_cast<unsigned char*>(dst) + at);
+  }
   thread_local unsigned char bounce[64 * 1024];
   for (size_t done = 0; done < n;) {
     const size_t chunk = std::min(n - done, sizeof(bounce));
@@ -244,6 +261,11 @@ Status CopyGuarded(void* dst, const void* src, size_t n) {
       return Status(Code::kFault);
     }
     done += chunk;
+  }
+  if (ordered) {
+    for (size_t at = 0; at < n; at += 4) {
+      __tsan_acquire(const_cast<unsigned char*>(static_cast<const unsigned char*>(src)) + at);
+    }
   }
 #else
   InstallFaultRecovery();

@@ -314,6 +314,15 @@ AqlProcessor::Step AqlProcessor::Continue() {
 AqlProcessor::Step AqlProcessor::Complete() {
   VmFault fault;
   const uint64_t completion = Field<uint64_t>(packet_, kCompletionSignal);
+  // The slot goes back to the runtime first — INVALID header, then the read index (release) — and the
+  // completion signal after: the packet processor moves past a packet when it has launched it, and its
+  // completion comes at the end of its execution (HSA's order, which the timing model's delayed
+  // completions follow too). Whoever sees the signal therefore sees the slot free.
+  const uint16_t invalid = kInvalid;
+  const uint64_t slot = config_.ring_va + (index_ % size_pkts_) * kPacketBytes;
+  if (!vm_.Write(slot, &invalid, sizeof(invalid), &fault).ok()) return Faulted(fault);
+  read_index_ = index_ + 1;
+  if (!vm_.Store64(config_.rptr_va, read_index_, &fault).ok()) return Faulted(fault);
   if (completion != 0) {
     if (config_.completion_latency_ns != 0 && !stopping()) {
       // The timing model: visible later; the CP goes on with the next packet meanwhile.
@@ -326,12 +335,6 @@ AqlProcessor::Step AqlProcessor::Complete() {
       return Step::kStopped;
     }
   }
-  // The slot goes back to the runtime: INVALID header, then the read index (release).
-  const uint16_t invalid = kInvalid;
-  const uint64_t slot = config_.ring_va + (index_ % size_pkts_) * kPacketBytes;
-  if (!vm_.Write(slot, &invalid, sizeof(invalid), &fault).ok()) return Faulted(fault);
-  read_index_ = index_ + 1;
-  if (!vm_.Store64(config_.rptr_va, read_index_, &fault).ok()) return Faulted(fault);
   in_flight_ = false;
   CountPacket();
   if (trace_start_ns_ != 0) {

@@ -1,7 +1,9 @@
 #include "hw/queue/doorbell_watch.h"
 
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <cinttypes>
 #include <cstdio>
@@ -10,6 +12,7 @@
 
 #include "base/futex.h"
 #include "base/process_identity.h"
+#include "base/signal_path.h"
 #include "base/user_memory.h"
 
 namespace vkfd::hw {
@@ -17,7 +20,7 @@ namespace {
 
 constexpr uintptr_t kPage = 4096;
 
-bool Contains(uintptr_t start, size_t length, uintptr_t addr) { return addr - start < length; }
+VKFD_SIGNAL_PATH bool Contains(uintptr_t start, size_t length, uintptr_t addr) { return addr - start < length; }
 
 struct MapsLine {
   uintptr_t start = 0, end = 0;
@@ -47,7 +50,7 @@ std::vector<MapsLine> ReadMaps() {
 
 }  // namespace
 
-DoorbellWatch& DoorbellWatch::Global() {
+VKFD_SIGNAL_PATH DoorbellWatch& DoorbellWatch::Global() {
   static DoorbellWatch* watch = new DoorbellWatch();  // never destroyed: the handler may run at exit
   return *watch;
 }
@@ -186,9 +189,9 @@ void DoorbellWatch::Disarm(const std::atomic<uint32_t>* kick) {
   }
 }
 
-bool DoorbellWatch::OnWriteFault(void* addr) { return Global().HandleFault(addr); }
+VKFD_SIGNAL_PATH bool DoorbellWatch::OnWriteFault(void* addr) { return Global().HandleFault(addr); }
 
-bool DoorbellWatch::HandleFault(void* addr) {
+VKFD_SIGNAL_PATH bool DoorbellWatch::HandleFault(void* addr) {
   if (incarnation_.load(std::memory_order_acquire) != ProcessIncarnation()) return false;
   const uintptr_t a = reinterpret_cast<uintptr_t>(addr);
   for (Slot& s : slots_) {
@@ -199,7 +202,8 @@ bool DoorbellWatch::HandleFault(void* addr) {
     // A watched page (armed, or being disarmed by the command processor right now): writable again
     // — idempotent if several threads trap at once — then the wake-up. The slot stays armed; the
     // woken thread disarms the rest and sets the state.
-    mprotect(reinterpret_cast<void*>(a & ~(kPage - 1)), kPage, PROT_READ | PROT_WRITE);
+    // The raw system call: sanitizer runtimes intercept mprotect (base/signal_path.h).
+    syscall(SYS_mprotect, a & ~(kPage - 1), kPage, PROT_READ | PROT_WRITE);
     if (std::atomic<uint32_t>* kick = s.kick.load(std::memory_order_relaxed); kick != nullptr) {
       kick->fetch_add(1, std::memory_order_seq_cst);
       FutexWakeAll(kick);
