@@ -7,6 +7,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstddef>
@@ -22,6 +23,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "base/futex.h"
 #include "base/process_identity.h"
 #include "base/service_signals.h"
 
@@ -64,6 +66,10 @@ struct Record {
   Describer describe;
   Arg args[kMaxArgs];
 };
+
+// The writer reads a record's first 8 bytes to tell a record from a skip marker (at least 8 bytes:
+// everything in a ring is a multiple of 8).
+static_assert(offsetof(Record, phase) < 8 && offsetof(Record, nargs) < 8 && kThreadBufferBytes % 8 == 0);
 
 constexpr size_t RoundUp8(size_t n) { return (n + 7) & ~size_t{7}; }
 // What a record occupies before its payload: the header and only the arguments it has.
@@ -127,14 +133,59 @@ void AppendMicros(std::string* out, int64_t ns) {
   out->append(digits, 4);
 }
 
+// One producer thread's records: a ring it appends to without a lock (single producer) and the
+// writer drains (single consumer). head and tail count bytes ever appended and drained; a record never
+// wraps (a skip marker — phase 0 — fills the end of the ring instead). The ring outlives tracers: the
+// thread keeps it (ThreadSlot) and registers it with each tracer it records for; it is freed by
+// whichever lets go last, the thread at its exit or the tracer that drained it (refs).
+struct ThreadRing {
+  static constexpr size_t kBytes = kThreadBufferBytes;
+  std::atomic<uint64_t> head{0};  // written by the producer (release), read by the writer (acquire)
+  std::atomic<bool> exited{false};  // the thread has gone: drain what is left, then let go
+  std::atomic<int> refs{1};         // the thread's, plus one per tracer it is registered with
+  alignas(64) std::atomic<uint64_t> tail{0};  // written by the writer (release)
+  uint64_t cached_tail = 0;                   // producer only: tail as last read
+  char* data = nullptr;
+
+  ThreadRing() {
+    data = new char[kBytes];
+    memset(data, 0, kBytes);  // touched now: no page fault on the producer's path
+  }
+  ~ThreadRing() { delete[] data; }
+  void Unref() {
+    if (refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  }
+};
+
+class Tracer;
+
+// The calling thread's ring and the tracer it is registered with. Plain thread-locals: the ring is let
+// go by a pthread key's destructor, which runs when a thread exits but not for the main thread at
+// exit() — whose events, recorded by atexit handlers until Stop, therefore still have their ring.
+struct ThreadSlot {
+  Tracer* tracer = nullptr;
+  ThreadRing* ring = nullptr;
+};
+thread_local ThreadSlot t_slot;
+
+void ReleaseThreadRing(void* ring) {
+  t_slot = ThreadSlot{};
+  static_cast<ThreadRing*>(ring)->exited.store(true, std::memory_order_release);
+  static_cast<ThreadRing*>(ring)->Unref();
+}
+
+pthread_key_t RingKey() {
+  static const pthread_key_t key = [] {
+    pthread_key_t k;
+    if (pthread_key_create(&k, ReleaseThreadRing) != 0) abort();
+    return k;
+  }();
+  return key;
+}
+
 class Tracer {
  public:
   Tracer(int fd, int pid) : fd_(fd), pid_(pid), pid_text_(std::to_string(pid)) {
-    // Touched now, so that producers never take a page fault on them.
-    active_.reset(new char[kBufferBytes]);
-    spare_.reset(new char[kBufferBytes]);
-    memset(active_.get(), 0, kBufferBytes);
-    memset(spare_.get(), 0, kBufferBytes);
     // Process-directed signals go to the program's threads, never to the writer; faults still reach
     // their handler (base/service_signals.h).
     const sigset_t mask = ServiceThreadSignalMask();
@@ -146,84 +197,149 @@ class Tracer {
 
   int pid() const { return pid_; }
 
-  // Appends one record with `payload`; waits while the buffer is full.
+  // Appends one record with `payload` to the calling thread's ring; waits while it is full.
   void Append(const Record& header, const void* payload, size_t payload_bytes) {
-    const size_t head = HeaderBytes(header.nargs);
-    const size_t size = RoundUp8(head + payload_bytes);
-    if (size > kBufferBytes / 4) return;  // never: payloads are small
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!stopping_ && used_ + size > kBufferBytes) {
-      writer_cv_.notify_one();
-      space_cv_.wait(lock);
+    if (stopping_.load(std::memory_order_relaxed)) return;
+    const size_t head_bytes = HeaderBytes(header.nargs);
+    const size_t size = RoundUp8(head_bytes + payload_bytes);
+    if (size > ThreadRing::kBytes / 8) return;  // never: payloads are small
+    ThreadRing* ring = RingOfThisThread();
+    if (ring == nullptr) return;
+    uint64_t h = ring->head.load(std::memory_order_relaxed);
+    const size_t at = h % ThreadRing::kBytes;
+    const size_t contiguous = ThreadRing::kBytes - at;
+    const size_t need = contiguous < size ? contiguous + size : size;
+    if (!WaitForSpace(ring, h, need)) return;
+    char* to = ring->data + at;
+    if (contiguous < size) {  // a skip marker to the end, the record at the start
+      Record skip{};
+      skip.size = static_cast<uint32_t>(contiguous);
+      memcpy(to, static_cast<const void*>(&skip), sizeof(uint32_t) + 1);
+      h += contiguous;
+      to = ring->data;
     }
-    if (stopping_) return;
-    char* at = active_.get() + used_;
-    memcpy(at, static_cast<const void*>(&header), head);
-    Record* r = reinterpret_cast<Record*>(at);
+    memcpy(to, static_cast<const void*>(&header), head_bytes);
+    Record* r = reinterpret_cast<Record*>(to);
     r->size = static_cast<uint32_t>(size);
     r->payload_bytes = static_cast<uint32_t>(payload_bytes);
-    if (payload_bytes != 0) memcpy(at + head, payload, payload_bytes);
-    const bool was_empty = used_ == 0;
-    used_ += size;
-    // The writer sleeps while there is nothing to write, and batches for kFlushMs after the first
-    // record: one wake-up per batch (and one more when the buffer fills up).
-    if (was_empty || used_ > kBufferBytes / 2) writer_cv_.notify_one();
+    if (payload_bytes != 0) memcpy(to + head_bytes, payload, payload_bytes);
+    ring->head.store(h + size, std::memory_order_release);
+    // Past half full: the writer drains now rather than at its next period (one wake-up per half).
+    const uint64_t used_before = h - ring->cached_tail;
+    if (used_before <= ThreadRing::kBytes / 2 && used_before + size > ThreadRing::kBytes / 2) {
+      KickWriter();
+    }
   }
 
-  // Flushes everything and joins the writer. Later Append()s are dropped.
+  // Drains every ring, writes, and joins the writer. Later Append()s are dropped.
   void Shutdown() {
     {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (stopping_) return;
-      stopping_ = true;
+      std::lock_guard<std::mutex> lock(rings_mu_);  // orders it with registrations
+      if (stopping_.exchange(true)) return;
     }
-    writer_cv_.notify_one();
-    space_cv_.notify_all();
+    KickWriter();
     if (writer_.joinable()) writer_.join();
     close(fd_);
-    // The buffers go; the (small) tracer object stays, for producers still looking at it, who see
-    // stopping_ under the lock and append nothing.
-    std::lock_guard<std::mutex> lock(mu_);
-    active_.reset();
-    spare_.reset();
   }
 
  private:
-  void WriterLoop() {
+  // The calling thread's ring, registered with this tracer (made and registered at its first record).
+  ThreadRing* RingOfThisThread() {
+    ThreadSlot& slot = t_slot;
+    if (slot.tracer == this) return slot.ring;
+    if (slot.ring == nullptr) {
+      slot.ring = new ThreadRing();
+      pthread_setspecific(RingKey(), slot.ring);
+    }
+    ThreadRing* ring = slot.ring;
+    // Whatever an earlier tracer left in it (records after its end) is not this tracer's: start
+    // empty. The earlier tracer's writer has stopped (Stop joins it before a new Start).
+    const uint64_t h = ring->head.load(std::memory_order_relaxed);
+    ring->tail.store(h, std::memory_order_relaxed);
+    ring->cached_tail = h;
+    {
+      std::lock_guard<std::mutex> lock(rings_mu_);
+      if (stopping_.load(std::memory_order_relaxed)) return nullptr;  // the writer's last pass began
+      ring->refs.fetch_add(1, std::memory_order_relaxed);
+      rings_.push_back(ring);
+    }
+    slot.tracer = this;
+    return ring;
+  }
+
+  // True once [head, head + need) is free; false if the tracer stops meanwhile (the record is
+  // dropped). The writer drains within its period, at once when kicked.
+  bool WaitForSpace(ThreadRing* ring, uint64_t head, size_t need) {
     for (;;) {
-      size_t used = 0;
-      bool stop = false;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        writer_cv_.wait(lock, [this] { return stopping_ || used_ != 0; });
-        if (!stopping_) {
-          writer_cv_.wait_for(lock, std::chrono::milliseconds(kFlushMs),
-                              [this] { return stopping_ || used_ > kBufferBytes / 2; });
-        }
-        std::swap(active_, spare_);
-        used = used_;
-        used_ = 0;
-        stop = stopping_;
-      }
-      space_cv_.notify_all();
-      if (used != 0) WriteBatch(spare_.get(), used);
-      if (stop) return;
+      if (head + need - ring->cached_tail <= ThreadRing::kBytes) return true;
+      ring->cached_tail = ring->tail.load(std::memory_order_acquire);
+      if (head + need - ring->cached_tail <= ThreadRing::kBytes) return true;
+      if (stopping_.load(std::memory_order_acquire)) return false;
+      KickWriter();
+      const timespec pause{0, 50'000};
+      nanosleep(&pause, nullptr);
     }
   }
 
-  void WriteBatch(const char* data, size_t used) {
-    std::string& out = out_;  // kept: its capacity is reused batch after batch
-    out.clear();
-    for (size_t at = 0; at < used;) {
-      Record r{};
-      memcpy(static_cast<void*>(&r), data + at, offsetof(Record, args));
-      memcpy(static_cast<void*>(r.args), data + at + offsetof(Record, args), r.nargs * sizeof(Arg));
-      Format(r, data + at + HeaderBytes(r.nargs), &out);
-      at += r.size;
+  void KickWriter() {
+    kick_.fetch_add(1, std::memory_order_release);
+    FutexWakeAll(&kick_);
+  }
+
+  void WriterLoop() {
+    std::vector<ThreadRing*> rings;
+    for (;;) {
+      const uint32_t seen = kick_.load(std::memory_order_acquire);
+      const bool stop = stopping_.load(std::memory_order_acquire);
+      {
+        std::lock_guard<std::mutex> lock(rings_mu_);
+        rings = rings_;
+      }
+      out_.clear();
+      for (ThreadRing* ring : rings) Drain(ring, stop);
+      WriteOut();
+      if (stop) {
+        // Rings registered after the last pass copied the list hold nothing of this tracer's.
+        std::lock_guard<std::mutex> lock(rings_mu_);
+        for (ThreadRing* ring : rings_) ring->Unref();
+        rings_.clear();
+        return;
+      }
+      // Asleep until the period ends or a producer's ring passes half full.
+      FutexWait(&kick_, seen, MonotonicNowNs() + int64_t{kFlushMs} * 1'000'000);
     }
+  }
+
+  // Formats what `ring` holds; lets go of it when its thread has gone (or the tracer stops).
+  void Drain(ThreadRing* ring, bool stopping) {
+    const bool exited = ring->exited.load(std::memory_order_acquire);
+    const uint64_t head = ring->head.load(std::memory_order_acquire);
+    uint64_t tail = ring->tail.load(std::memory_order_relaxed);
+    while (tail < head) {
+      const char* at = ring->data + tail % ThreadRing::kBytes;
+      // Size and phase first: a skip marker may be all that is left before the ring's end.
+      Record r{};
+      memcpy(static_cast<void*>(&r), at, 8);
+      if (r.phase != 0) {
+        memcpy(static_cast<void*>(&r), at, HeaderBytes(r.nargs));
+        Format(r, at + HeaderBytes(r.nargs), &out_);
+      }
+      tail += r.size;
+    }
+    ring->tail.store(tail, std::memory_order_release);
+    if (exited || stopping) {
+      {
+        std::lock_guard<std::mutex> lock(rings_mu_);
+        rings_.erase(std::find(rings_.begin(), rings_.end(), ring));
+      }
+      ring->Unref();
+    }
+  }
+
+  void WriteOut() {
     size_t done = 0;
-    while (done < out.size()) {
-      const ssize_t n = write(fd_, out.data() + done, out.size() - done);
+    while (done < out_.size()) {
+      const ssize_t n = write(fd_, out_.data() + done, out_.size() - done);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) return;  // disk full or the like: the trace ends here
       done += static_cast<size_t>(n);
@@ -445,13 +561,10 @@ class Tracer {
   const int fd_;
   const int pid_;
   const std::string pid_text_;
-  std::mutex mu_;
-  std::condition_variable writer_cv_;  // records to write, or stopping
-  std::condition_variable space_cv_;   // the active buffer was swapped out
-  std::unique_ptr<char[]> active_;     // producers append here (mu_)
-  std::unique_ptr<char[]> spare_;      // the writer formats this one
-  size_t used_ = 0;                    // bytes of active_ in use (mu_)
-  bool stopping_ = false;              // (mu_)
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint32_t> kick_{0};  // bumped to wake the writer early (futex word)
+  std::mutex rings_mu_;            // leaf: guards rings_ only
+  std::vector<ThreadRing*> rings_;  // one per thread that recorded (each holds a ref)
   std::unordered_set<uint32_t> announced_;  // writer thread only
   static constexpr size_t kRecent = 8;
   uint32_t recent_[kRecent] = {};  // writer thread only: announced tracks seen last (0: none)

@@ -4,12 +4,13 @@
 //
 // Producers, in any layer, call the functions below. While tracing is off each costs one relaxed
 // atomic load. While it is on, an event is a fixed-size binary record (plus, for an ioctl, a copy of
-// its argument struct) appended under a leaf lock to an in-memory buffer: no formatting, no system
-// call on the caller's path. A writer thread takes the buffer every kFlushMs milliseconds (at once
-// when it is half full), formats the records as JSON — the ioctl arguments with the ioctl table's
-// describers, as --log-ioctls prints them — and appends them with one write(2) per batch of complete
-// events. Memory is bounded: two buffers of kBufferBytes; a producer that finds its buffer full waits
-// for the writer (events are never dropped while the tracer runs).
+// its argument struct) appended to the calling thread's own ring buffer: no lock, no formatting, no
+// system call on the caller's path. A writer thread drains every ring every kFlushMs milliseconds (at
+// once when one is half full), formats the records as JSON — the ioctl arguments with the ioctl
+// table's describers, as --log-ioctls prints them — and appends them with one write(2) per batch of
+// complete events. Memory is bounded: kThreadBufferBytes per thread that records; a producer that
+// finds its ring full waits for the writer (events are never dropped while the tracer runs). Events of
+// one thread are written in their order; across threads by batch (the viewers order by timestamp).
 //
 // The file is "[" and then one event per line, each followed by ",". Both viewers accept the array
 // without its closing "]" (and the trailing comma), so the file is a valid trace at every moment: a
@@ -56,7 +57,7 @@ inline Arg Str(const char* key, const char* value) {
 }
 
 inline constexpr size_t kMaxArgs = 4;
-inline constexpr size_t kBufferBytes = 1 << 20;
+inline constexpr size_t kThreadBufferBytes = 512 << 10;
 inline constexpr int kFlushMs = 5;
 // Synthetic track ids start here: above any Linux tid (pid_max <= 2^22).
 inline constexpr uint32_t kFirstTrack = 0x40000000;

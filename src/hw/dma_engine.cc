@@ -82,7 +82,10 @@ void DmaEngine::Submit(PteJob job, Completion done) {
   if (trace::On()) {
     pending.trace.id = trace::NewId();
     pending.trace.submit_tid = trace::CurrentTid();
-    pending.trace.submit_ns = trace::NowNs();
+    // steady_clock is CLOCK_MONOTONIC, the trace's clock: the submission's reading serves both.
+    pending.trace.submit_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(pending.submitted.time_since_epoch())
+            .count();
   }
   enum class Path { kInline, kInlineTimed, kQueued } path = Path::kQueued;
   Code injected = Code::kOk;

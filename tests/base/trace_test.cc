@@ -98,6 +98,67 @@ TEST_F(TraceTest, ThreadsWriteWholeEventsAndStopWritesTheRest) {
   EXPECT_EQ(1u, Count(lines, "\"name\":\"test track\""));
 }
 
+// Each thread's ring wraps many times over records of varied sizes (skip markers at its end): every
+// event arrives once, whole, and in its thread's order; threads that ended before Stop are drained.
+TEST_F(TraceTest, EachThreadsEventsArriveOnceAndInOrderAcrossRingWraps) {
+  ASSERT_TRUE(Start(path_).ok());
+  constexpr int kThreads = 3, kEach = 30000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([t] {
+      const std::string filler(size_t(40 + 37 * t), 'x');
+      for (int i = 0; i < kEach; ++i) {
+        const std::string_view detail(filler.data(), filler.size() - size_t(i % 29));
+        Instant(CurrentTid(), "test", "step", {{"thread", uint64_t(t)}, {"i", uint64_t(i)}}, detail);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();  // all gone before Stop: their rings are drained after exit
+  Stop();
+  std::vector<int> next(kThreads, 0);
+  size_t steps = 0;
+  for (const std::string& line : Lines()) {
+    const size_t at = line.find("\"thread\":");
+    if (line.find("\"name\":\"step\"") == std::string::npos || at == std::string::npos) continue;
+    ++steps;
+    const int thread = atoi(line.c_str() + at + 9);
+    const size_t i_at = line.find("\"i\":");
+    ASSERT_NE(std::string::npos, i_at) << line;
+    ASSERT_GE(thread, 0);
+    ASSERT_LT(thread, kThreads);
+    ASSERT_EQ(next[size_t(thread)], atoi(line.c_str() + i_at + 4)) << line;
+    ++next[size_t(thread)];
+  }
+  EXPECT_EQ(size_t{kThreads} * kEach, steps);
+}
+
+// A thread that records for one tracer and then for the next: the second file has only its events.
+TEST_F(TraceTest, ALiveThreadRecordsForEachTracerInTurn) {
+  ASSERT_TRUE(Start(path_).ok());
+  Complete(CurrentTid(), "test", "first tracer", 1, 2);
+  Stop();
+  Complete(CurrentTid(), "test", "between tracers", 1, 2);
+  char second[] = "/tmp/vkfd-trace-test-XXXXXX";
+  const int fd = mkstemp(second);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(2, write(fd, "[\n", 2));
+  close(fd);
+  ASSERT_TRUE(Start(second).ok());
+  Complete(CurrentTid(), "test", "second tracer", 1, 2);
+  Stop();
+  const auto first_lines = Lines();
+  EXPECT_EQ(1u, Count(first_lines, "first tracer"));
+  EXPECT_EQ(0u, Count(first_lines, "second tracer"));
+  std::string original = path_;
+  path_ = second;
+  const auto second_lines = Lines();
+  unlink(second);
+  path_ = original;
+  EXPECT_EQ(0u, Count(second_lines, "first tracer"));
+  EXPECT_EQ(0u, Count(second_lines, "between tracers"));
+  EXPECT_EQ(1u, Count(second_lines, "second tracer"));
+}
+
 TEST_F(TraceTest, AForkedChildRecordsNothingIntoItsParentsTrace) {
   ASSERT_TRUE(Start(path_).ok());
   const pid_t child = fork();
