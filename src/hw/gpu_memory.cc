@@ -34,9 +34,13 @@ Result<std::unique_ptr<GpuMemory>> GpuMemory::Create(const std::string& name, ui
     return Code::kNoMemory;
   }
   MarkPrivateFd(fd);  // survives the program's closefrom(3) (base/private_fds.h)
-  return std::unique_ptr<GpuMemory>(new GpuMemory(fd, vram_bytes, gtt_bytes,
+  std::unique_ptr<GpuMemory> memory(new GpuMemory(fd, vram_bytes, gtt_bytes,
                                                   static_cast<uint8_t*>(vram),
                                                   static_cast<uint8_t*>(gtt)));
+  const std::string self = "/proc/self/fd/" + std::to_string(fd);
+  memory->read_only_fd_ = open(self.c_str(), O_RDONLY | O_CLOEXEC);
+  if (memory->read_only_fd_ >= 0) MarkPrivateFd(memory->read_only_fd_);
+  return memory;
 }
 
 GpuMemory::GpuMemory(int fd, uint64_t vram_bytes, uint64_t gtt_bytes, uint8_t* vram_host,
@@ -54,6 +58,10 @@ GpuMemory::~GpuMemory() {
   if (gtt_host_ != nullptr) munmap(gtt_host_, gtt_bytes_);
   UnmarkPrivateFd(fd_);
   close(fd_);
+  if (read_only_fd_ >= 0) {
+    UnmarkPrivateFd(read_only_fd_);
+    close(read_only_fd_);
+  }
 }
 
 Result<uint64_t> GpuMemory::AllocVram(uint64_t size, uint64_t align) {

@@ -32,6 +32,9 @@ class GpuMemory {
   GpuMemory& operator=(const GpuMemory&) = delete;
 
   int fd() const { return fd_; }
+  // The same file opened read-only (-1 if the host has no /proc): mappings through it can never be
+  // made writable — what a render-node mapping without VM_MAYWRITE is.
+  int read_only_fd() const { return read_only_fd_; }
   uint64_t vram_bytes() const { return vram_bytes_; }
   uint64_t gtt_bytes() const { return gtt_bytes_; }
 
@@ -52,6 +55,7 @@ class GpuMemory {
   GpuMemory(int fd, uint64_t vram_bytes, uint64_t gtt_bytes, uint8_t* vram_host, uint8_t* gtt_host);
 
   const int fd_;
+  int read_only_fd_ = -1;
   const uint64_t vram_bytes_;
   const uint64_t gtt_bytes_;
   uint8_t* const vram_host_;

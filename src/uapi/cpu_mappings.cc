@@ -109,11 +109,23 @@ HostMm LibcMm() { return HostMm{&::mmap, &::munmap, &::mremap}; }
 
 void NoteDoorbellMapping() { g_doorbells.store(true, std::memory_order_release); }
 
+int MmapAccessError(const FileRecord& file, int prot, int flags) {
+  const int type = flags & MAP_TYPE;
+  const bool shared = type == MAP_SHARED || type == MAP_SHARED_VALIDATE;
+  if (shared && (prot & PROT_WRITE) && !file.writable) return EACCES;
+  if (!file.readable) return EACCES;
+  return 0;
+}
+
 void* RenderMmap(KfdDevice& device, const FileRecord& file, void* addr, size_t length, int prot,
                  int flags, off_t offset, const HostMm& host) {
   // What mmap(2) itself checks first.
   if (length == 0 || (static_cast<uint64_t>(offset) & (kPage - 1)) != 0) {
     errno = EINVAL;
+    return MAP_FAILED;
+  }
+  if (const int error = MmapAccessError(file, prot, flags); error != 0) {
+    errno = error;
     return MAP_FAILED;
   }
   kfd::Driver& driver = device.driver();
@@ -127,6 +139,10 @@ void* RenderMmap(KfdDevice& device, const FileRecord& file, void* addr, size_t l
     return MAP_FAILED;
   }
   int host_flags = flags;
+  // A mapping that may never become writable (VM_MAYWRITE clear) is made through a read-only file,
+  // so the host refuses mprotect(PROT_WRITE) on it with EACCES as the kernel does: a shared mapping
+  // of a file not open for writing (do_mmap), the debugger's PROT_NONE private one (below).
+  bool may_write = file.writable;
   if ((flags & MAP_TYPE) == MAP_PRIVATE) {
     // ttm_bo_mmap_obj refuses copy-on-write mappings; amdgpu_gem_object_mmap lets the thunk's
     // PROT_NONE MAP_PRIVATE one through by clearing VM_MAYWRITE. Made shared here, so a debugger's
@@ -137,12 +153,15 @@ void* RenderMmap(KfdDevice& device, const FileRecord& file, void* addr, size_t l
       return MAP_FAILED;
     }
     host_flags = (flags & ~MAP_TYPE) | MAP_SHARED;
+    may_write = false;
   }
+  const hw::GpuMemory& memory = *driver.node().gpu(gpu).memory;
+  const int memory_fd = may_write || memory.read_only_fd() < 0 ? memory.fd() : memory.read_only_fd();
   RefChanges changes;
   void* mapped;
   {
     MutexLock lock(&g_mu);
-    mapped = host.mmap(addr, length, prot, host_flags, driver.node().gpu(gpu).memory->fd(),
+    mapped = host.mmap(addr, length, prot, host_flags, memory_fd,
                        static_cast<off_t>(target->memfd_offset));
     if (mapped != MAP_FAILED) {
       const uint64_t start = reinterpret_cast<uint64_t>(mapped);

@@ -45,6 +45,10 @@ struct HostMm {
 };
 HostMm LibcMm();
 
+// What do_mmap checks of the open file before its driver's mmap runs (6.1 mm/mmap.c): a shared
+// writable mapping needs a file open for writing, any mapping one open for reading. 0 or EACCES.
+int MmapAccessError(const FileRecord& file, int prot, int flags);
+
 // mmap(2) of `file`, a render-node fd of `device`: MAP_FAILED with errno as the kernel sets it, or
 // the address.
 void* RenderMmap(KfdDevice& device, const FileRecord& file, void* addr, size_t length, int prot,

@@ -15,7 +15,8 @@ namespace {
 // sequence is odd while a writer changes the words; a reader retries when it saw it odd or changed.
 struct Slot {
   std::atomic<uint32_t> seq{0};
-  std::atomic<uint64_t> head{0};  // kind | gpu_index << 8 | opener_pid << 32
+  // kind | gpu_index << 8 | readable << 16 | writable << 17 | opener_pid << 32
+  std::atomic<uint64_t> head{0};
   std::atomic<uint64_t> file_id{0};
   std::atomic<KfdDevice*> device{nullptr};
   std::atomic<kfd::Process*> process{nullptr};
@@ -30,8 +31,8 @@ std::atomic<int> g_writers{0};
 std::atomic<bool> g_needs_repair{false};
 
 uint64_t PackHead(const FileRecord& r) {
-  return uint64_t(r.kind) | (uint64_t(uint8_t(r.gpu_index)) << 8) |
-         (uint64_t(uint32_t(r.opener_pid)) << 32);
+  return uint64_t(r.kind) | (uint64_t(uint8_t(r.gpu_index)) << 8) | (uint64_t(r.readable) << 16) |
+         (uint64_t(r.writable) << 17) | (uint64_t(uint32_t(r.opener_pid)) << 32);
 }
 
 bool InRange(int fd) { return fd >= 0 && fd < FileTable::kMaxFds; }
@@ -88,6 +89,8 @@ FileRecord Read(const Slot& s) {
   const uint64_t head = s.head.load(std::memory_order_relaxed);
   r.kind = static_cast<FileRecord::Kind>(head & 0xff);
   r.gpu_index = static_cast<int8_t>((head >> 8) & 0xff);
+  r.readable = (head >> 16) & 1;
+  r.writable = (head >> 17) & 1;
   r.opener_pid = static_cast<int32_t>(head >> 32);
   r.file_id = s.file_id.load(std::memory_order_relaxed);
   r.device = s.device.load(std::memory_order_relaxed);

@@ -41,6 +41,9 @@ struct FileRecord {
   uint64_t ino = 0;
   KfdDevice* device = nullptr;
   kfd::Process* process = nullptr;  // kfd files
+  // The open file's access mode (open's O_ACCMODE): what mmap(2) checks before the driver sees it.
+  bool readable = true;
+  bool writable = true;
 };
 
 class FileTable {

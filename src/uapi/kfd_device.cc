@@ -73,6 +73,13 @@ void DescribeRefused(const IoctlDesc* desc, unsigned long cmd, const void* arg, 
   Describe(out, "size=%zu bytes=%s%s", usize, hex.c_str(), n < usize ? "..." : "");
 }
 
+// The open file's access mode, as mmap(2) checks it (FMODE_READ, FMODE_WRITE).
+void SetAccessMode(int flags, FileRecord* record) {
+  const int mode = flags & O_ACCMODE;
+  record->readable = mode != O_WRONLY;
+  record->writable = mode != O_RDONLY;
+}
+
 }  // namespace
 
 Expected<std::unique_ptr<KfdDevice>> KfdDevice::Create(hw::Topology topology) {
@@ -187,6 +194,7 @@ int KfdDevice::OpenKfd(int flags) {
   FileRecord record;
   record.kind = FileRecord::Kind::kKfd;
   record.opener_pid = CurrentPid();
+  SetAccessMode(flags, &record);
   record.process = driver_->OpenProcess(record.opener_pid).get();  // the driver keeps it alive
   return Register(fd, record);
 }
@@ -211,6 +219,7 @@ int KfdDevice::OpenRender(int minor, int flags) {
   record.kind = FileRecord::Kind::kRender;
   record.gpu_index = static_cast<int8_t>(gpu);
   record.opener_pid = CurrentPid();
+  SetAccessMode(flags, &record);
   return Register(fd, record);
 }
 

@@ -33,6 +33,10 @@ void* KfdMmap(KfdDevice& device, void* addr, size_t length, int prot, int flags,
     errno = EINVAL;
     return MAP_FAILED;
   }
+  if (const int error = MmapAccessError(*file, prot, flags); error != 0) {
+    errno = error;
+    return MAP_FAILED;
+  }
   const uint64_t vma_size = (uint64_t{length} + kPage - 1) & ~(kPage - 1);
   // kfd_mmap works on the caller's process (kfd_get_process(current)), not on the file's.
   auto process = device.driver().FindProcess(CurrentPid());

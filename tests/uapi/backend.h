@@ -3,6 +3,8 @@
 // through the interposer (or a real driver).
 #pragma once
 
+#include <fcntl.h>
+
 #include <sys/types.h>
 
 #include <cstddef>
@@ -15,8 +17,9 @@ namespace vkfd::conformance {
 class Backend {
  public:
   virtual ~Backend() = default;
-  virtual int OpenKfd() = 0;
-  virtual int OpenRender(int minor) = 0;
+  // `access` is open(2)'s O_RDONLY, O_WRONLY or O_RDWR.
+  virtual int OpenKfd(int access = O_RDWR) = 0;
+  virtual int OpenRender(int minor, int access = O_RDWR) = 0;
   virtual int Ioctl(int fd, unsigned long cmd, void* arg) = 0;
   virtual void Close(int fd) = 0;
   virtual std::vector<uint32_t> GpuIds() = 0;

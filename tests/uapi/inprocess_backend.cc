@@ -20,8 +20,10 @@ namespace {
 class InProcessBackend : public Backend {
  public:
   explicit InProcessBackend(std::unique_ptr<uapi::KfdDevice> device) : device_(std::move(device)) {}
-  int OpenKfd() override { return device_->OpenKfd(O_RDWR | O_CLOEXEC); }
-  int OpenRender(int minor) override { return device_->OpenRender(minor, O_RDWR | O_CLOEXEC); }
+  int OpenKfd(int access) override { return device_->OpenKfd(access | O_CLOEXEC); }
+  int OpenRender(int minor, int access) override {
+    return device_->OpenRender(minor, access | O_CLOEXEC);
+  }
   // As the interposer routes: the device's fds to the device, every other fd to the host kernel.
   int Ioctl(int fd, unsigned long cmd, void* arg) override {
     if (!device_->IsOurs(fd)) return ioctl(fd, cmd, arg);

@@ -67,6 +67,22 @@ TEST_F(KfdMmapTest, kfd_mmio_mmap_OnePageAndNoBoNeeded) {
   EXPECT_EQ(ENODEV, errno);
 }
 
+// do_mmap checks the open file before kfd_mmap runs: through /dev/kfd opened read-only a shared
+// writable mapping is EACCES, a read-only one reaches the driver.
+TEST_F(KfdMmapTest, do_mmap_ReadOnlyKfdFileMapsReadOnly) {
+  const int read_only = backend_->OpenKfd(O_RDONLY);
+  ASSERT_GT(read_only, 0) << strerror(errno);
+  const off_t offset = static_cast<off_t>(kTypeMmio | Gpu(0));
+  errno = 0;
+  EXPECT_EQ(MAP_FAILED, backend_->Mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, read_only,
+                                       offset));
+  EXPECT_EQ(EACCES, errno);
+  void* page = backend_->Mmap(nullptr, 4096, PROT_READ, MAP_SHARED, read_only, offset);
+  EXPECT_NE(MAP_FAILED, page) << strerror(errno);
+  if (page != MAP_FAILED) backend_->Munmap(page, 4096);
+  backend_->Close(read_only);
+}
+
 TEST_F(KfdMmapTest, kfd_reserved_mem_mmap_TwoZeroedPages) {
   void* pages = Map(kTypeReserved | Gpu(1), 8192);
   ASSERT_NE(MAP_FAILED, pages) << strerror(errno);

@@ -458,6 +458,75 @@ TEST_F(MemoryRulesTest, ttm_bo_mmap_obj_NoCopyOnWriteExceptProtNone) {
   EXPECT_EQ(0, Free(a.handle));
 }
 
+// The debugger's PROT_NONE MAP_PRIVATE mapping never becomes writable: amdgpu_gem_object_mmap clears
+// VM_MAYWRITE, so mprotect(PROT_WRITE) is EACCES (mprotect_fixup); PROT_READ is allowed.
+TEST_F(MemoryRulesTest, amdgpu_gem_object_mmap_DebuggerMappingNeverWritable) {
+  auto a = AllocArgs(0, kVa, kPage, kVram);
+  ASSERT_EQ(0, TryAlloc(&a));
+  int err = 0;
+  void* p = MapCpu(render_[0], a.mmap_offset, kPage, &err, PROT_NONE, MAP_PRIVATE);
+  ASSERT_NE(MAP_FAILED, p) << strerror(err);
+  errno = 0;
+  EXPECT_EQ(-1, mprotect(p, kPage, PROT_READ | PROT_WRITE));
+  EXPECT_EQ(EACCES, errno);
+  EXPECT_EQ(0, mprotect(p, kPage, PROT_READ)) << strerror(errno);
+  EXPECT_EQ(0, backend_->Munmap(p, kPage));
+  EXPECT_EQ(0, Free(a.handle));
+}
+
+// do_mmap checks the open file before the driver sees the mapping: a shared writable mapping needs a
+// render node open for writing, any mapping one open for reading (EACCES); a read-only file's shared
+// mapping has no VM_MAYWRITE, so mprotect(PROT_WRITE) is EACCES too.
+class RenderAccessModeTest : public MemoryRulesTest {
+ protected:
+  void SetUp() override { OpenBackend(); }
+  // A render node of GPU 0 opened with `access`, its VM acquired, and a GTT BO allocated: the
+  // object's offset.
+  uint64_t BoThrough(int access) {
+    const int fd = backend_->OpenRender(backend_->RenderMinors()[0], access);
+    EXPECT_GE(fd, 0) << strerror(errno);
+    render_.push_back(fd);
+    kfd_ioctl_acquire_vm_args acquire{};
+    acquire.drm_fd = static_cast<uint32_t>(fd);
+    acquire.gpu_id = gpus_[0];
+    EXPECT_EQ(0, Raw(kfd_, AMDKFD_IOC_ACQUIRE_VM, &acquire)) << strerror(errno);
+    auto a = AllocArgs(0, kVa, kPage, kGtt);
+    EXPECT_EQ(0, TryAlloc(&a));
+    handle_ = a.handle;
+    return a.mmap_offset;
+  }
+  void TearDown() override {
+    if (handle_ != 0) {
+      EXPECT_EQ(0, Free(handle_));
+    }
+    MemoryRulesTest::TearDown();
+  }
+  uint64_t handle_ = 0;
+};
+
+TEST_F(RenderAccessModeTest, do_mmap_ReadOnlyRenderNodeMapsReadOnly) {
+  const uint64_t offset = BoThrough(O_RDONLY);
+  int err = 0;
+  EXPECT_EQ(MAP_FAILED, MapCpu(render_[0], offset, kPage, &err, PROT_READ | PROT_WRITE));
+  EXPECT_EQ(EACCES, err);
+  auto* p = static_cast<volatile uint8_t*>(MapCpu(render_[0], offset, kPage, &err, PROT_READ));
+  ASSERT_NE(MAP_FAILED, static_cast<void*>(const_cast<uint8_t*>(p))) << strerror(err);
+  EXPECT_EQ(0, p[0]);  // readable
+  errno = 0;
+  EXPECT_EQ(-1, mprotect(const_cast<uint8_t*>(p), kPage, PROT_READ | PROT_WRITE));
+  EXPECT_EQ(EACCES, errno);
+  EXPECT_EQ(0, backend_->Munmap(const_cast<uint8_t*>(p), kPage));
+}
+
+TEST_F(RenderAccessModeTest, do_mmap_WriteOnlyRenderNodeMapsNothing) {
+  const uint64_t offset = BoThrough(O_WRONLY);
+  int err = 0;
+  EXPECT_EQ(MAP_FAILED, MapCpu(render_[0], offset, kPage, &err, PROT_READ));
+  EXPECT_EQ(EACCES, err);
+  EXPECT_EQ(MAP_FAILED, MapCpu(render_[0], offset, kPage, &err, PROT_WRITE));
+  EXPECT_EQ(EACCES, err);
+}
+
 // The VMA holds a reference (drm_gem_mmap_obj's get, drm_gem_vm_close's put): after FREE the
 // memory, its contents and its charge stay until the last munmap (amdgpu_amdkfd_release_notify),
 // and FREE revoked the file's access (drm_vma_node_revoke).

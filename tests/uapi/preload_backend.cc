@@ -80,9 +80,9 @@ class PreloadBackend : public Backend {
                               bank["heap_type"] == 1, props["hive_id"], bank["size_in_bytes"]});
     }
   }
-  int OpenKfd() override { return open("/dev/kfd", O_RDWR | O_CLOEXEC); }
-  int OpenRender(int minor) override {
-    return open(("/dev/dri/renderD" + std::to_string(minor)).c_str(), O_RDWR | O_CLOEXEC);
+  int OpenKfd(int access) override { return open("/dev/kfd", access | O_CLOEXEC); }
+  int OpenRender(int minor, int access) override {
+    return open(("/dev/dri/renderD" + std::to_string(minor)).c_str(), access | O_CLOEXEC);
   }
   int Ioctl(int fd, unsigned long cmd, void* arg) override { return ioctl(fd, cmd, arg); }
   void Close(int fd) override { close(fd); }
