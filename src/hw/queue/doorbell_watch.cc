@@ -20,7 +20,9 @@ namespace {
 
 constexpr uintptr_t kPage = 4096;
 
-VKFD_SIGNAL_PATH bool Contains(uintptr_t start, size_t length, uintptr_t addr) { return addr - start < length; }
+VKFD_SIGNAL_PATH bool Contains(uintptr_t start, size_t length, uintptr_t addr) {
+  return addr - start < length;
+}
 
 struct MapsLine {
   uintptr_t start = 0, end = 0;
