@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "testing/code_object_builder.h"
+#include "testing/event_wait.h"
 
 namespace {
 
@@ -363,16 +364,10 @@ void BM_BarrierRoundTrip(benchmark::State& state) {
     __atomic_store_n(value, 1, __ATOMIC_RELEASE);
     SubmitAql(q, p, path);
     if (event) {
-      kfd_event_data ev{};
-      ev.event_id = event_id;
-      kfd_ioctl_wait_events_args w{};
-      w.events_ptr = reinterpret_cast<uint64_t>(&ev);
-      w.num_events = 1;
-      w.wait_for_all = 1;
-      w.timeout = 10000;
+      vkfd::testing::OneEventWait w(event_id, 10000, /*wait_for_all=*/true);
       // hsa_signal_wait's way: look at the value, sleep in WAIT_EVENTS only while it is not there.
       while (__atomic_load_n(value, __ATOMIC_ACQUIRE) != 0) {
-        if (ioctl(TheNode().kfd(), AMDKFD_IOC_WAIT_EVENTS, &w) != 0) Die("WAIT_EVENTS");
+        if (ioctl(TheNode().kfd(), AMDKFD_IOC_WAIT_EVENTS, &w.args) != 0) Die("WAIT_EVENTS");
       }
     } else {
       while (__atomic_load_n(value, __ATOMIC_ACQUIRE) != 0) {

@@ -27,6 +27,8 @@
 #include <thread>
 #include <vector>
 
+#include "testing/event_wait.h"
+
 namespace {
 
 constexpr uint32_t kGpu0 = 0x1000;  // mi210x2: gpu_ids 0x1000, 0x1111; render minors 128, 129
@@ -452,16 +454,11 @@ TEST_F(Kfd, WaitIsInterruptibleWithTheSaRestartRule) {
     g_handled = 0;
     std::atomic<int> rc{-2};
     std::atomic<int> err{0};
-    kfd_event_data data{};
-    data.event_id = id;
-    kfd_ioctl_wait_events_args args{};
-    args.events_ptr = reinterpret_cast<uint64_t>(&data);
-    args.num_events = 1;
-    args.timeout = 10000;
+    vkfd::testing::OneEventWait wait(id, 10000);
     pthread_t thread{};
     std::thread waiter([&] {
       thread = pthread_self();
-      rc = ioctl(kfd_, AMDKFD_IOC_WAIT_EVENTS, &args);
+      rc = ioctl(kfd_, AMDKFD_IOC_WAIT_EVENTS, &wait.args);
       err = errno;
     });
     std::this_thread::sleep_for(std::chrono::milliseconds(30));
@@ -473,14 +470,14 @@ TEST_F(Kfd, WaitIsInterruptibleWithTheSaRestartRule) {
       EXPECT_EQ(0, Set(id));
       waiter.join();
       EXPECT_EQ(0, rc.load());
-      EXPECT_EQ(uint32_t{KFD_IOC_WAIT_RESULT_COMPLETE}, args.wait_result);
+      EXPECT_EQ(uint32_t{KFD_IOC_WAIT_RESULT_COMPLETE}, wait.args.wait_result);
     } else {
       waiter.join();
       EXPECT_EQ(-1, rc.load());
       EXPECT_EQ(EINTR, err.load());
-      EXPECT_EQ(uint32_t{KFD_IOC_WAIT_RESULT_FAIL}, args.wait_result);
-      EXPECT_LT(args.timeout, 10000u);
-      EXPECT_GT(args.timeout, 9000u);
+      EXPECT_EQ(uint32_t{KFD_IOC_WAIT_RESULT_FAIL}, wait.args.wait_result);
+      EXPECT_LT(wait.args.timeout, 10000u);
+      EXPECT_GT(wait.args.timeout, 9000u);
     }
   }
   signal(SIGUSR1, SIG_DFL);

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "vkfd/vkfd_ioctl.h"
+#include "testing/event_wait.h"
 
 extern "C" pid_t _Fork(void);  // glibc 2.34
 extern "C" sighandler_t bsd_signal(int, sighandler_t);  // declared only for old X/Open levels
@@ -441,14 +442,9 @@ TEST(Item4Cancel, CancelledWaitersLeaveNothingBehind) {
     ASSERT_EQ(0, pipe(pipes));
     // The event still works: a SET wakes the next wait at once (no stale waiter on its list).
     EXPECT_EQ(0, c.SetEvent(ev));
-    kfd_event_data data{};
-    data.event_id = ev;
-    kfd_ioctl_wait_events_args w{};
-    w.events_ptr = reinterpret_cast<uint64_t>(&data);
-    w.num_events = 1;
-    w.timeout = 1000;
-    EXPECT_EQ(0, ioctl(c.kfd, AMDKFD_IOC_WAIT_EVENTS, &w));
-    EXPECT_EQ(uint32_t{KFD_IOC_WAIT_RESULT_COMPLETE}, w.wait_result);
+    vkfd::testing::OneEventWait w(ev, 1000);
+    EXPECT_EQ(0, ioctl(c.kfd, AMDKFD_IOC_WAIT_EVENTS, &w.args));
+    EXPECT_EQ(uint32_t{KFD_IOC_WAIT_RESULT_COMPLETE}, w.args.wait_result);
     char byte;
     EXPECT_EQ(-1, fcntl(pipes[0], F_SETFL, O_NONBLOCK) == 0 ? read(pipes[0], &byte, 1) : 0);
     close(pipes[0]);

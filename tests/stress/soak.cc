@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "vkfd/vkfd_ioctl.h"
+#include "testing/event_wait.h"
 
 namespace {
 
@@ -200,13 +201,8 @@ void Worker(int index, long ops, uint64_t seed) {
         kfd_ioctl_set_event_args s{};
         s.event_id = event;
         if (rng() % 2 && (err = Ioctl(AMDKFD_IOC_SET_EVENT, &s)) != 0) Failure("SET_EVENT", err);
-        kfd_event_data data{};
-        data.event_id = event;
-        kfd_ioctl_wait_events_args w{};
-        w.events_ptr = reinterpret_cast<uint64_t>(&data);
-        w.num_events = 1;
-        w.timeout = 1;
-        if ((err = Ioctl(AMDKFD_IOC_WAIT_EVENTS, &w)) != 0) Failure("WAIT_EVENTS", err);
+        vkfd::testing::OneEventWait w(event, 1);
+        if ((err = Ioctl(AMDKFD_IOC_WAIT_EVENTS, &w.args)) != 0) Failure("WAIT_EVENTS", err);
         break;
       }
       case 7: {  // create and destroy an event of another kind

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "uapi/device_test.h"
+#include "testing/event_wait.h"
 
 namespace vkfd::conformance {
 
@@ -250,16 +251,10 @@ class QueueTest : public DeviceTest {
   }
   // WAIT_EVENTS on one event: the wait_result (KFD_IOC_WAIT_RESULT_*), *data receives the event data.
   uint32_t WaitEvent(uint32_t id, uint32_t timeout_ms, kfd_event_data* data = nullptr) {
-    kfd_event_data ev{};
-    ev.event_id = id;
-    kfd_ioctl_wait_events_args args{};
-    args.events_ptr = reinterpret_cast<uint64_t>(&ev);
-    args.num_events = 1;
-    args.wait_for_all = 1;
-    args.timeout = timeout_ms;
-    EXPECT_EQ(0, Raw(kfd_, AMDKFD_IOC_WAIT_EVENTS, &args)) << strerror(errno);
-    if (data != nullptr) *data = ev;
-    return args.wait_result;
+    vkfd::testing::OneEventWait wait(id, timeout_ms, /*wait_for_all=*/true);
+    EXPECT_EQ(0, Raw(kfd_, AMDKFD_IOC_WAIT_EVENTS, &wait.args)) << strerror(errno);
+    if (data != nullptr) *data = wait.data;
+    return wait.args.wait_result;
   }
 
   // --- queues ---------------------------------------------------------------------------------
