@@ -9,8 +9,10 @@
 #include <linux/kfd_ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -123,36 +125,88 @@ double ProcessCpuUs() {
   return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 + double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
-// The same loop with the trace on (`vkfd run --trace`, base/trace.h), writing to a file in /tmp, on a
-// node of its own; beside BM_AllocMapUnmapFree in the same run it gives what tracing costs
-// (docs/trace.md). The counter cpu_us is the whole process's CPU time per iteration, the trace's
-// writer thread included.
-void BM_AllocMapUnmapFreeTraced(benchmark::State& state) {
+double NowUs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return double(ts.tv_sec) * 1e6 + double(ts.tv_nsec) / 1e3;
+}
+
+double Median(std::vector<double> v) {  // of a non-empty vector
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+// What the trace (`vkfd run --trace`, base/trace.h) costs the ALLOC + MAP + UNMAP + FREE loop of
+// BM_AllocMapUnmapFree (2 MiB VRAM BO), measured in pairs: one benchmark iteration runs a block of
+// the loop with the trace off and a block with it on (in alternating order), in one process with one
+// tracer writing to a file in /tmp. This VM's speed drifts from second to second and from process
+// to process; two adjacent blocks see the same drift, so the ratio of a pair means something where
+// two separate benchmarks' times do not. A block lasts ~50 ms and measures the steady state of a
+// long traced run: an untimed lead-in of a tenth of a block comes first (the writer is busy with its
+// events when timing starts, as it is busy with the timed part's last events after it ends), and
+// after an on block the writer is flushed, untimed, so that off blocks start with an idle writer.
+// Counters: ratio (median of the pairs' on/off ratios; ratio_p25 and ratio_p75 its quartiles —
+// pairs spread widely here, as the VM's speed changes within 100 ms), off_us and on_us (medians per
+// loop iteration), writer_cpu_us (the process's extra CPU time per traced iteration, lead-in and
+// flush included — the writer thread's, mostly).
+void BM_TraceCost(benchmark::State& state) {
   static Node node("mi210x8");
-  const uint64_t size = static_cast<uint64_t>(state.range(0));
-  const size_t gpus = static_cast<size_t>(state.range(1));
-  const bool traced = state.range(2) != 0;
+  const size_t gpus = static_cast<size_t>(state.range(0));
+  auto loop = [&](int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+      const uint64_t h = node.Alloc(0, kVa, 2 * kMiB, kVramFlags);
+      node.MapOrUnmap(AMDKFD_IOC_MAP_MEMORY_TO_GPU, h, gpus);
+      node.MapOrUnmap(AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, h, gpus);
+      node.Free(h);
+    }
+  };
   char path[] = "/tmp/vkfd-bench-trace-XXXXXX";
   const int fd = mkstemp(path);
   if (fd < 0 || write(fd, "[\n", 2) != 2) abort();
   close(fd);
-  if (traced && !vkfd::trace::Start(path).ok()) abort();
-  const double cpu0 = ProcessCpuUs();
+  if (!vkfd::trace::Start(path).ok()) abort();
+  vkfd::trace::SetRecording(false);
+  // Iterations for ~50 ms, from a short untraced run.
+  double t0 = NowUs();
+  loop(200);
+  const int64_t block = std::max<int64_t>(200, static_cast<int64_t>(200 * 50e3 / (NowUs() - t0)));
+  std::vector<double> ratios, off_us, on_us, writer_cpu;
+  bool on_first = false;
   for (auto _ : state) {
-    const uint64_t h = node.Alloc(0, kVa, size, kVramFlags);
-    node.MapOrUnmap(AMDKFD_IOC_MAP_MEMORY_TO_GPU, h, gpus);
-    node.MapOrUnmap(AMDKFD_IOC_UNMAP_MEMORY_FROM_GPU, h, gpus);
-    node.Free(h);
+    double off = 0, on = 0, cpu_off = 0, cpu_on = 0;
+    for (int half = 0; half < 2; ++half) {
+      const bool traced = (half == 0) == on_first;
+      vkfd::trace::SetRecording(traced);
+      const double cpu0 = ProcessCpuUs();
+      loop(block / 10);
+      t0 = NowUs();
+      loop(block);
+      const double took = (NowUs() - t0) / double(block);
+      vkfd::trace::SetRecording(false);
+      if (traced) vkfd::trace::Flush();
+      const double cpu = (ProcessCpuUs() - cpu0) / double(block + block / 10);
+      (traced ? on : off) = took;
+      (traced ? cpu_on : cpu_off) = cpu;
+    }
+    on_first = !on_first;
+    ratios.push_back(on / off);
+    off_us.push_back(off);
+    on_us.push_back(on);
+    writer_cpu.push_back(cpu_on - cpu_off);
   }
-  if (traced) vkfd::trace::Stop();  // writes what is buffered: counted in cpu_us
-  state.counters["cpu_us"] = (ProcessCpuUs() - cpu0) / double(state.iterations());
+  vkfd::trace::Stop();
   unlink(path);
-  state.SetLabel(std::to_string(gpus) + " GPU" + (traced ? ", traced" : ", trace off"));
+  state.counters["ratio"] = Median(ratios);
+  std::sort(ratios.begin(), ratios.end());
+  state.counters["ratio_p25"] = ratios[ratios.size() / 4];
+  state.counters["ratio_p75"] = ratios[ratios.size() * 3 / 4];
+  state.counters["off_us"] = Median(off_us);
+  state.counters["on_us"] = Median(on_us);
+  state.counters["writer_cpu_us"] = Median(writer_cpu);
+  state.SetLabel(std::to_string(gpus) + " GPU, " + std::to_string(ratios.size()) + " pairs of " +
+                 std::to_string(block) + " iterations");
 }
-BENCHMARK(BM_AllocMapUnmapFreeTraced)
-    ->ArgNames({"size", "gpus", "trace"})
-    ->ArgsProduct({{2 * kMiB}, {1, 4}, {0, 1}})
-    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_TraceCost)->ArgNames({"gpus"})->Arg(1)->Arg(4)->Iterations(60)->Unit(benchmark::kMillisecond);
 
 // The host's own cost for the same amount of address space: map a memfd range into a reserved area
 // with MAP_FIXED, then unmap it.

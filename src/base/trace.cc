@@ -26,6 +26,8 @@
 #include "base/futex.h"
 #include "base/process_identity.h"
 #include "base/service_signals.h"
+#include "base/trace_clock.h"
+#include "base/trace_text.h"
 
 namespace vkfd::trace {
 namespace detail {
@@ -80,57 +82,6 @@ std::mutex g_tracks_mu;
 std::vector<std::string>& Tracks() {
   static auto* tracks = new std::vector<std::string>();
   return *tracks;
-}
-
-void AppendEscaped(std::string* out, std::string_view text) {
-  bool plain = true;
-  for (char c : text) {
-    if (c == '"' || c == '\\' || static_cast<unsigned char>(c) < 0x20) {
-      plain = false;
-      break;
-    }
-  }
-  if (plain) {
-    out->append(text);
-    return;
-  }
-  for (char c : text) {
-    const unsigned char u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      *out += '\\';
-      *out += c;
-    } else if (u < 0x20) {
-      char buf[8];
-      snprintf(buf, sizeof(buf), "\\u%04x", u);
-      *out += buf;
-    } else {
-      *out += c;
-    }
-  }
-}
-
-void AppendQuoted(std::string* out, std::string_view text) {
-  *out += '"';
-  AppendEscaped(out, text);
-  *out += '"';
-}
-
-template <typename T>
-void AppendNumber(std::string* out, T value, int base = 10) {
-  char buf[24];
-  const auto r = std::to_chars(buf, buf + sizeof(buf), value, base);
-  out->append(buf, r.ptr);
-}
-
-void AppendMicros(std::string* out, int64_t ns) {
-  if (ns < 0) {
-    *out += '-';
-    ns = -ns;
-  }
-  AppendNumber(out, ns / 1000);
-  const int frac = static_cast<int>(ns % 1000);
-  const char digits[4] = {'.', char('0' + frac / 100), char('0' + frac / 10 % 10), char('0' + frac % 10)};
-  out->append(digits, 4);
 }
 
 // One producer thread's records: a ring it appends to without a lock (single producer) and the
@@ -231,6 +182,22 @@ class Tracer {
     }
   }
 
+  // Returns once a writer pass that began after the call has written its batch: every record
+  // appended before the call is then in the file. Bounded: it also returns once the tracer stops.
+  void Flush() {
+    const uint32_t target = kick_.fetch_add(1, std::memory_order_acq_rel) + 1;
+    FutexWakeAll(&kick_);
+    flush_waiters_.fetch_add(1, std::memory_order_seq_cst);
+    for (;;) {
+      const uint32_t written = written_.load(std::memory_order_seq_cst);
+      if (static_cast<int32_t>(written - target) >= 0 || stopping_.load(std::memory_order_acquire)) {
+        break;
+      }
+      FutexWait(&written_, written, MonotonicNowNs() + int64_t{kFlushMs} * 1'000'000);
+    }
+    flush_waiters_.fetch_sub(1, std::memory_order_relaxed);
+  }
+
   // Drains every ring, writes, and joins the writer. Later Append()s are dropped.
   void Shutdown() {
     {
@@ -291,13 +258,16 @@ class Tracer {
     for (;;) {
       const uint32_t seen = kick_.load(std::memory_order_acquire);
       const bool stop = stopping_.load(std::memory_order_acquire);
+      clock::Calibrate();  // keeps NowNs()'s TSC map in step (base/trace_clock.h)
       {
         std::lock_guard<std::mutex> lock(rings_mu_);
         rings = rings_;
       }
-      out_.clear();
+      out_.Clear();
       for (ThreadRing* ring : rings) Drain(ring, stop);
       WriteOut();
+      written_.store(seen, std::memory_order_seq_cst);
+      if (flush_waiters_.load(std::memory_order_seq_cst) != 0) FutexWakeAll(&written_);
       if (stop) {
         // Rings registered after the last pass copied the list hold nothing of this tracer's.
         std::lock_guard<std::mutex> lock(rings_mu_);
@@ -344,24 +314,44 @@ class Tracer {
       if (n <= 0) return;  // disk full or the like: the trace ends here
       done += static_cast<size_t>(n);
     }
+    DropWrittenPages();
   }
 
-  void Metadata(std::string* out, const char* what, uint32_t tid, const char* key,
+  // The trace is written once and read after the run: what was written a few batches ago is asked
+  // out of the page cache (its writeback starts; clean pages go), so a long trace does not fill
+  // memory with its text and the next batches reuse pages the kernel just freed. Asking is cheap;
+  // the kernel keeps pages still dirty or under writeback until a later pass asks again.
+  void DropWrittenPages() {
+    const off_t end = lseek(fd_, 0, SEEK_CUR);  // O_APPEND: the end of the file, after our write
+    if (end < 0) return;
+    const off_t upto = end > kKeepCachedBytes ? end - kKeepCachedBytes : 0;
+    if (upto - drop_from_ < kDropBatchBytes) return;
+    posix_fadvise(fd_, drop_from_, upto - drop_from_, POSIX_FADV_DONTNEED);
+    // Pages still dirty stay; a range is retried until it is a window behind the end.
+    drop_from_ = upto > kRetryBytes ? upto - kRetryBytes : 0;
+  }
+
+  void Metadata(TraceText* out, const char* what, uint32_t tid, const char* key,
                 const std::string& value, bool quoted) {
-    *out += "{\"ph\":\"M\",\"name\":\"";
-    *out += what;
-    *out += "\",\"pid\":" + std::to_string(pid_) + ",\"tid\":" + std::to_string(tid) +
-            ",\"args\":{\"" + key + "\":";
+    out->Append("{\"ph\":\"M\",\"name\":\"");
+    out->Append(what);
+    out->Append("\",\"pid\":");
+    out->Append(pid_text_);
+    out->Append(",\"tid\":");
+    out->Unsigned(tid);
+    out->Append(",\"args\":{\"");
+    out->Append(key);
+    out->Append("\":");
     if (quoted) {
-      AppendQuoted(out, value);
+      out->Quoted(value);
     } else {
-      *out += value;
+      out->Append(value);
     }
-    *out += "}},\n";
+    out->Append("}},\n");
   }
 
   // The first event of a track names it (and the first event of all names the process).
-  void Announce(uint32_t tid, std::string* out) {
+  void Announce(uint32_t tid, TraceText* out) {
     // Most events are on a track seen a moment ago: a look at the last few before the set.
     for (uint32_t seen : recent_) {
       if (seen == tid) return;
@@ -401,68 +391,99 @@ class Tracer {
     Metadata(out, "thread_name", tid, "name", std::string(comm) + " " + std::to_string(tid), true);
   }
 
-  void FormatArg(const Arg& a, std::string* out) {
-    AppendQuoted(out, a.key);
-    *out += ':';
+  void FormatArg(const Arg& a, TraceText* out) {
+    out->Quoted(a.key);
+    out->Append(':');
     switch (a.kind) {
       case Arg::Kind::kUnsigned:
-        AppendNumber(out, a.value);
+        out->Unsigned(a.value);
         break;
       case Arg::Kind::kSigned:
-        AppendNumber(out, static_cast<int64_t>(a.value));
+        out->Signed(static_cast<int64_t>(a.value));
         break;
       case Arg::Kind::kHex:
-        *out += "\"0x";
-        AppendNumber(out, a.value, 16);
-        *out += '"';
+        out->Append("\"0x");
+        out->Hex(a.value);
+        out->Append('"');
         break;
       case Arg::Kind::kString:
-        AppendQuoted(out, reinterpret_cast<const char*>(a.value));
+        out->Quoted(reinterpret_cast<const char*>(a.value));
         break;
     }
   }
 
+  // What every event starts with: {"ph":"X","cat":"..","name":"..","pid":..,"tid":..,"ts":..
+  void Head(char phase, const char* cat, std::string_view name, uint32_t tid, int64_t ts,
+            TraceText* out) {
+    out->Append("{\"ph\":\"");
+    out->Append(phase);
+    out->Append("\",\"cat\":\"");
+    out->Append(cat);
+    out->Append("\",\"name\":");
+    out->Quoted(name);
+    out->Append(",\"pid\":");
+    out->Append(pid_text_);
+    out->Append(",\"tid\":");
+    out->Unsigned(tid);
+    out->Append(",\"ts\":");
+    out->Micros(ts);
+  }
+
   // A flow end or start: {"ph":"s","cat":"fence","name":"fence","pid":..,"tid":..,"ts":..,"id":..}
-  void Flow(char phase, uint32_t tid, int64_t ts, uint64_t id, std::string* out) {
-    *out += "{\"ph\":\"";
-    *out += phase;
-    *out += "\",\"cat\":\"fence\",\"name\":\"fence\",\"pid\":";
-    *out += pid_text_;
-    *out += ",\"tid\":";
-    AppendNumber(out, tid);
-    *out += ",\"ts\":";
-    AppendMicros(out, ts);
-    *out += ",\"id\":\"0x";
-    AppendNumber(out, id, 16);
-    *out += phase == 'f' ? "\",\"bp\":\"e\"},\n" : "\"},\n";
+  void Flow(char phase, uint32_t tid, int64_t ts, uint64_t id, TraceText* out) {
+    Head(phase, "fence", "fence", tid, ts, out);
+    out->Append(",\"id\":\"0x");
+    out->Hex(id);
+    out->Append(phase == 'f' ? std::string_view("\",\"bp\":\"e\"},\n") : std::string_view("\"},\n"));
   }
 
   // One DMA job: the arrow from the submitter to the signal, the writes on the engine's track, the
   // fence's signal on the fences track.
-  void FormatJob(const Record& r, const JobPayload& j, std::string* out) {
+  void FormatJob(const Record& r, const JobPayload& j, TraceText* out) {
     Announce(j.submit_tid, out);
-    Flow('s', j.submit_tid, j.submit_ns, r.id, out);
-    Record job = r;
-    job.phase = 'X';
-    job.payload = Payload::kNone;
-    job.nargs = 2;
-    job.args[0] = Arg{"entries", j.entries};
-    job.args[1] = Arg{"fence", r.id};
-    Format(job, nullptr, out);
+    Announce(r.tid, out);
     Announce(j.fence_track, out);
+    Flow('s', j.submit_tid, j.submit_ns, r.id, out);
+    Head('X', "dma", "page-table job", r.tid, r.ts, out);
+    out->Append(",\"dur\":");
+    out->Micros(r.dur);
+    out->Append(",\"args\":{\"entries\":");
+    out->Unsigned(j.entries);
+    out->Append(",\"fence\":");
+    out->Unsigned(r.id);
+    out->Append("}},\n");
     Flow('f', j.fence_track, j.signal_ns, r.id, out);
-    Record signal = job;
-    signal.tid = j.fence_track;
-    signal.cat = "fence";
-    signal.name = "fence signalled";
-    signal.ts = j.signal_ns;
-    signal.dur = j.signal_end_ns - j.signal_ns;
-    signal.args[0] = Arg{"fence", r.id};
-    signal.args[1] = Str("error", j.error);
-    Format(signal, nullptr, out);
+    Head('X', "fence", "fence signalled", j.fence_track, j.signal_ns, out);
+    out->Append(",\"dur\":");
+    out->Micros(j.signal_end_ns - j.signal_ns);
+    out->Append(",\"args\":{\"fence\":");
+    out->Unsigned(r.id);
+    out->Append(",\"error\":");
+    out->Quoted(j.error);
+    out->Append("}},\n");
   }
 
-  void Format(const Record& r, const char* payload, std::string* out) {
+  // An ioctl's decoded struct, "handle=0x1 n_devices=4", as "handle":"0x1","n_devices":"4" in the
+  // describer's order.
+  static void DescribedFields(std::string_view text, bool* first, TraceText* out) {
+    size_t at = 0;
+    while (at < text.size()) {
+      size_t end = text.find(' ', at);
+      if (end == std::string_view::npos) end = text.size();
+      const std::string_view field = text.substr(at, end - at);
+      const size_t eq = field.find('=');
+      if (eq != std::string_view::npos) {
+        if (!*first) out->Append(',');
+        *first = false;
+        out->Quoted(field.substr(0, eq));
+        out->Append(':');
+        out->Quoted(field.substr(eq + 1));
+      }
+      at = end + 1;
+    }
+  }
+
+  void Format(const Record& r, const char* payload, TraceText* out) {
     if (r.payload == Payload::kJob) {
       JobPayload j;
       memcpy(&j, payload, sizeof(j));
@@ -470,38 +491,26 @@ class Tracer {
       return;
     }
     Announce(r.tid, out);
-    *out += "{\"ph\":\"";
-    *out += r.phase;
-    *out += "\",\"cat\":\"";
-    *out += r.cat;
-    *out += "\",\"name\":";
-    if (r.payload == Payload::kName) {
-      AppendQuoted(out, std::string_view(payload, r.payload_bytes));
-    } else {
-      AppendQuoted(out, r.name);
-    }
-    *out += ",\"pid\":";
-    *out += pid_text_;
-    *out += ",\"tid\":";
-    AppendNumber(out, r.tid);
-    *out += ",\"ts\":";
-    AppendMicros(out, r.ts);
+    Head(r.phase, r.cat,
+         r.payload == Payload::kName ? std::string_view(payload, r.payload_bytes)
+                                     : std::string_view(r.name),
+         r.tid, r.ts, out);
     switch (r.phase) {
       case 'X':
-        *out += ",\"dur\":";
-        AppendMicros(out, r.dur);
+        out->Append(",\"dur\":");
+        out->Micros(r.dur);
         break;
       case 'i':
-        *out += ",\"s\":\"t\"";
+        out->Append(",\"s\":\"t\"");
         break;
       case 's':
       case 'f':
       case 'b':
       case 'e':
-        *out += ",\"id\":\"0x";
-        AppendNumber(out, r.id, 16);
-        *out += '"';
-        if (r.phase == 'f') *out += ",\"bp\":\"e\"";
+        out->Append(",\"id\":\"0x");
+        out->Hex(r.id);
+        out->Append('"');
+        if (r.phase == 'f') out->Append(",\"bp\":\"e\"");
         break;
       default:
         break;
@@ -509,67 +518,59 @@ class Tracer {
     const bool ioctl = r.payload == Payload::kStruct || r.payload == Payload::kDescribed ||
                        r.cat == std::string_view("ioctl");
     if (r.nargs != 0 || r.payload == Payload::kDetail || ioctl) {
-      *out += ",\"args\":{";
+      out->Append(",\"args\":{");
       bool first = true;
-      auto sep = [&] {
-        if (!first) *out += ',';
-        first = false;
-      };
       if (ioctl) {
-        // "handle=0x1 n_devices=4" -> "handle":"0x1","n_devices":"4", in the describer's order.
-        std::string& text = described_;
-        text.clear();
-        if (r.describe != nullptr && r.payload == Payload::kStruct) r.describe(payload, &text);
-        if (r.payload == Payload::kDescribed) text.assign(payload, r.payload_bytes);
-        size_t at = 0;
-        while (at < text.size()) {
-          size_t end = text.find(' ', at);
-          if (end == std::string::npos) end = text.size();
-          const std::string_view field(text.data() + at, end - at);
-          const size_t eq = field.find('=');
-          if (eq != std::string_view::npos) {
-            sep();
-            AppendQuoted(out, field.substr(0, eq));
-            *out += ':';
-            AppendQuoted(out, field.substr(eq + 1));
-          }
-          at = end + 1;
+        if (r.payload == Payload::kStruct && r.describe != nullptr) {
+          described_.clear();
+          r.describe(payload, &described_);
+          DescribedFields(described_, &first, out);
+        } else if (r.payload == Payload::kDescribed) {
+          DescribedFields(std::string_view(payload, r.payload_bytes), &first, out);
         }
-        sep();
-        *out += "\"result\":";
-        AppendNumber(out, r.result);
+        if (!first) out->Append(',');
+        first = false;
+        out->Append("\"result\":");
+        out->Signed(r.result);
         if (r.result < 0) {
           const char* ename = strerrorname_np(-r.result);
-          *out += ",\"errno\":";
-          AppendQuoted(out, ename != nullptr ? ename : "?");
+          out->Append(",\"errno\":");
+          out->Quoted(ename != nullptr ? ename : "?");
         }
       }
       for (size_t i = 0; i < r.nargs; ++i) {
-        sep();
+        if (!first) out->Append(',');
+        first = false;
         FormatArg(r.args[i], out);
       }
       if (r.payload == Payload::kDetail) {
-        sep();
-        *out += "\"detail\":";
-        AppendQuoted(out, std::string_view(payload, r.payload_bytes));
+        if (!first) out->Append(',');
+        out->Append("\"detail\":");
+        out->Quoted(std::string_view(payload, r.payload_bytes));
       }
-      *out += '}';
+      out->Append('}');
     }
-    *out += "},\n";
+    out->Append("},\n");
   }
 
   const int fd_;
   const int pid_;
   const std::string pid_text_;
+  static constexpr off_t kKeepCachedBytes = 4 << 20;
+  static constexpr off_t kDropBatchBytes = 1 << 20;
+  static constexpr off_t kRetryBytes = 16 << 20;
+  off_t drop_from_ = 0;  // writer thread only
   std::atomic<bool> stopping_{false};
   std::atomic<uint32_t> kick_{0};  // bumped to wake the writer early (futex word)
+  std::atomic<uint32_t> written_{0};  // the kick_ value the last finished pass began with (futex word)
+  std::atomic<int> flush_waiters_{0};  // threads in Flush()
   std::mutex rings_mu_;            // leaf: guards rings_ only
   std::vector<ThreadRing*> rings_;  // one per thread that recorded (each holds a ref)
   std::unordered_set<uint32_t> announced_;  // writer thread only
   static constexpr size_t kRecent = 8;
   uint32_t recent_[kRecent] = {};  // writer thread only: announced tracks seen last (0: none)
   size_t recent_next_ = 0;         // writer thread only
-  std::string out_;                         // writer thread only: the batch's JSON
+  TraceText out_;                           // writer thread only: the batch's JSON
   std::string described_;                   // writer thread only: one ioctl's decoded struct
   std::thread writer_;
 };
@@ -593,6 +594,7 @@ void AtForkChild() {
   Tracer* tracer = g_tracer.exchange(nullptr);
   detail::g_on.store(false, std::memory_order_relaxed);
   if (tracer != nullptr) Retire(tracer);
+  clock::Disable();  // nothing calibrates it here
 }
 
 void Emit(Record& r, const void* payload, size_t bytes) {
@@ -618,11 +620,7 @@ Record MakeRecord(char phase, uint32_t tid, const char* cat, const char* name, i
 
 }  // namespace
 
-int64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
+int64_t NowNs() { return clock::Now(); }
 
 uint32_t CurrentTid() {
   // Cached with the pid it belongs to: a forked child's thread has a new id.
@@ -676,7 +674,20 @@ void Stop() {
   Tracer* tracer = g_tracer.exchange(nullptr);
   if (tracer == nullptr) return;
   if (tracer->pid() == CurrentPid()) tracer->Shutdown();
+  clock::Disable();  // its writer calibrated it
   Retire(tracer);
+}
+
+void Flush() {
+  Tracer* tracer = g_tracer.load(std::memory_order_acquire);
+  if (tracer != nullptr && tracer->pid() == CurrentPid()) tracer->Flush();
+}
+
+void SetRecording(bool recording) {
+  std::lock_guard<std::mutex> lock(g_start_mu);
+  Tracer* tracer = g_tracer.load(std::memory_order_acquire);
+  detail::g_on.store(recording && tracer != nullptr && tracer->pid() == CurrentPid(),
+                     std::memory_order_relaxed);
 }
 
 void Complete(uint32_t track, const char* cat, const char* name, int64_t start_ns, int64_t end_ns,

@@ -73,8 +73,13 @@ inline bool On() { return detail::g_on.load(std::memory_order_relaxed); }
 Expected<void> Start(const std::string& path);
 // Writes what is buffered and stops; later events are not recorded. Registered with atexit by Start.
 void Stop();
+// Returns once every event recorded before the call is in the file.
+void Flush();
+// Pauses recording (false) or resumes it (true), the tracer and its file staying as they are — what
+// a benchmark needs to compare the trace off and on in one process. No effect without a tracer.
+void SetRecording(bool recording);
 
-int64_t NowNs();          // CLOCK_MONOTONIC
+int64_t NowNs();          // CLOCK_MONOTONIC; while tracing, from the TSC (base/trace_clock.h)
 uint32_t CurrentTid();    // the calling thread's id (cached per thread)
 uint64_t NewId();         // for flows and async spans
 // A synthetic track named `name`; valid whether or not tracing is on (hardware creates its tracks

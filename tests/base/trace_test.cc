@@ -1,9 +1,11 @@
 // base/trace.h: records from several threads become whole JSON lines, one per event, in a file that
 // stays a valid trace; a forked child records nothing into its parent's tracer; Stop writes the rest.
 #include "base/trace.h"
+#include "base/trace_clock.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -176,6 +178,66 @@ TEST_F(TraceTest, AForkedChildRecordsNothingIntoItsParentsTrace) {
   const auto lines = Lines();
   EXPECT_EQ(0u, Count(lines, "in the child"));
   EXPECT_EQ(1u, Count(lines, "in the parent"));
+}
+
+
+// Flush returns once what was recorded before it is in the file, the tracer still running;
+// SetRecording(false) records nothing until it is set again.
+TEST_F(TraceTest, FlushWritesWhatCameBeforeItAndPausedRecordsNothing) {
+  ASSERT_TRUE(Start(path_).ok());
+  for (int i = 0; i < 1000; ++i) Complete(CurrentTid(), "test", "before flush", i, i + 1);
+  Flush();
+  EXPECT_EQ(1000u, Count(Lines(), "before flush"));
+  SetRecording(false);
+  EXPECT_FALSE(On());
+  Complete(CurrentTid(), "test", "while paused", 1, 2);
+  SetRecording(true);
+  EXPECT_TRUE(On());
+  Complete(CurrentTid(), "test", "resumed", 1, 2);
+  Flush();
+  const auto lines = Lines();
+  EXPECT_EQ(0u, Count(lines, "while paused"));
+  EXPECT_EQ(1u, Count(lines, "resumed"));
+  Stop();
+  SetRecording(true);  // no tracer: stays off
+  EXPECT_FALSE(On());
+}
+
+int64_t Monotonic() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// While tracing, NowNs() may read the TSC (base/trace_clock.h): it stays CLOCK_MONOTONIC — within
+// 50 us of a clock_gettime pair around it — and never goes backwards in a thread across the
+// writer's refreshes of the TSC map. Pairs that a preemption pulled apart are not judged.
+TEST_F(TraceTest, NowNsStaysTheMonotonicClockAcrossCalibrations) {
+  ASSERT_TRUE(Start(path_).ok());
+  SetRecording(false);  // the writer runs and calibrates; nothing is recorded
+  const int64_t start = Monotonic();
+  // The map turns on after its first baseline where the kernel's clocksource is the TSC; elsewhere
+  // NowNs() is clock_gettime and the checks below hold trivially.
+  while (!clock::UsingTsc() && Monotonic() - start < 200'000'000) {
+    Flush();
+  }
+  constexpr int64_t kTolerance = 50'000;
+  int64_t previous = NowNs();
+  int judged = 0;
+  while (Monotonic() - start < 300'000'000) {
+    const int64_t before = Monotonic();
+    const int64_t now = NowNs();
+    const int64_t after = Monotonic();
+    ASSERT_GE(now, previous - 1) << "NowNs went backwards";  // 1 ns: the slope's rounding
+    previous = now;
+    if (after - before > 10'000) continue;
+    ++judged;
+    ASSERT_GE(now, before - kTolerance);
+    ASSERT_LE(now, after + kTolerance);
+  }
+  EXPECT_GT(judged, 0);
+  Stop();
+  EXPECT_FALSE(clock::UsingTsc());  // nothing calibrates it once the writer has gone
 }
 
 }  // namespace

@@ -1,0 +1,128 @@
+// The trace writer's output buffer: JSON text appended piece by piece — literals, numbers, timestamps
+// in microseconds, escaped strings — into one growing byte array that the writer hands to write(2)
+// per batch. No kernel counterpart (ftrace's trace_seq plays this part).
+//
+// Why not std::string: the writer formats every traced event (12 per ALLOC+MAP+UNMAP+FREE on one
+// GPU), and std::string's per-character appends and capacity checks were most of its time
+// (docs/trace.md). Here one Reserve() per event covers its fixed parts; the appends after it are
+// plain stores.
+//
+// Invariants: size() <= capacity; data() holds exactly what was appended since the last Clear().
+// Single-threaded (the writer's).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <string_view>
+
+namespace vkfd::trace {
+
+class TraceText {
+ public:
+  void Clear() { size_ = 0; }
+  const char* data() const { return data_.get(); }
+  size_t size() const { return size_; }
+
+  // Room for `more` bytes without growing.
+  void Reserve(size_t more) {
+    if (size_ + more > capacity_) Grow(size_ + more);
+  }
+
+  // Everything below reserves what it needs itself.
+  void Append(std::string_view text) {
+    Reserve(text.size());
+    memcpy(data_.get() + size_, text.data(), text.size());
+    size_ += text.size();
+  }
+  void Append(char c) {
+    Reserve(1);
+    data_[size_++] = c;
+  }
+  void Unsigned(uint64_t value) {
+    Reserve(20);
+    char digits[20];
+    char* at = digits + sizeof(digits);
+    do {
+      *--at = static_cast<char>('0' + value % 10);
+      value /= 10;
+    } while (value != 0);
+    Raw(at, static_cast<size_t>(digits + sizeof(digits) - at));
+  }
+  void Signed(int64_t value) {
+    if (value < 0) {
+      Append('-');
+      Unsigned(uint64_t{0} - static_cast<uint64_t>(value));
+    } else {
+      Unsigned(static_cast<uint64_t>(value));
+    }
+  }
+  // Lower-case hex digits, no prefix.
+  void Hex(uint64_t value) {
+    Reserve(16);
+    char digits[16];
+    char* at = digits + sizeof(digits);
+    do {
+      *--at = "0123456789abcdef"[value & 15];
+      value >>= 4;
+    } while (value != 0);
+    Raw(at, static_cast<size_t>(digits + sizeof(digits) - at));
+  }
+  // Nanoseconds as microseconds with three decimals: the trace-event format's unit.
+  void Micros(int64_t ns) {
+    if (ns < 0) {
+      Append('-');
+      ns = -ns;
+    }
+    Unsigned(static_cast<uint64_t>(ns / 1000));
+    const int frac = static_cast<int>(ns % 1000);
+    const char digits[4] = {'.', char('0' + frac / 100), char('0' + frac / 10 % 10), char('0' + frac % 10)};
+    Append(std::string_view(digits, 4));
+  }
+  // A JSON string's contents: '"', '\' and control characters escaped.
+  void Escaped(std::string_view text) {
+    Reserve(text.size());
+    for (size_t i = 0; i < text.size(); ++i) {
+      const unsigned char c = static_cast<unsigned char>(text[i]);
+      if (c == '"' || c == '\\') {
+        Reserve(text.size() - i + 1);
+        data_[size_++] = '\\';
+        data_[size_++] = static_cast<char>(c);
+      } else if (c < 0x20) {
+        Reserve(text.size() - i + 6);
+        static constexpr char kHex[] = "0123456789abcdef";
+        const char escape[6] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 15]};
+        memcpy(data_.get() + size_, escape, 6);
+        size_ += 6;
+      } else {
+        data_[size_++] = static_cast<char>(c);
+      }
+    }
+  }
+  void Quoted(std::string_view text) {
+    Append('"');
+    Escaped(text);
+    Append('"');
+  }
+
+ private:
+  void Raw(const char* from, size_t n) {  // room reserved by the caller
+    memcpy(data_.get() + size_, from, n);
+    size_ += n;
+  }
+  void Grow(size_t need) {
+    size_t capacity = capacity_ == 0 ? 64 << 10 : capacity_ * 2;
+    while (capacity < need) capacity *= 2;
+    std::unique_ptr<char[]> bigger(new char[capacity]);
+    if (size_ != 0) memcpy(bigger.get(), data_.get(), size_);
+    data_ = std::move(bigger);
+    capacity_ = capacity;
+  }
+
+  std::unique_ptr<char[]> data_;
+  size_t size_ = 0;
+  size_t capacity_ = 0;
+};
+
+}  // namespace vkfd::trace
