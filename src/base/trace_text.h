@@ -20,6 +20,11 @@
 namespace vkfd::trace {
 
 class TraceText {
+  static constexpr char kDigitPairs[] =
+      "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+      "8081828384858687888990919293949596979899";
+
  public:
   void Clear() { size_ = 0; }
   const char* data() const { return data_.get(); }
@@ -44,10 +49,18 @@ class TraceText {
     Reserve(20);
     char digits[20];
     char* at = digits + sizeof(digits);
-    do {
-      *--at = static_cast<char>('0' + value % 10);
-      value /= 10;
-    } while (value != 0);
+    while (value >= 100) {  // two digits a division
+      const size_t pair = static_cast<size_t>(value % 100) * 2;
+      value /= 100;
+      at -= 2;
+      memcpy(at, kDigitPairs + pair, 2);
+    }
+    if (value >= 10) {
+      at -= 2;
+      memcpy(at, kDigitPairs + value * 2, 2);
+    } else {
+      *--at = static_cast<char>('0' + value);
+    }
     Raw(at, static_cast<size_t>(digits + sizeof(digits) - at));
   }
   void Signed(int64_t value) {
@@ -75,10 +88,14 @@ class TraceText {
       Append('-');
       ns = -ns;
     }
-    Unsigned(static_cast<uint64_t>(ns / 1000));
-    const int frac = static_cast<int>(ns % 1000);
-    const char digits[4] = {'.', char('0' + frac / 100), char('0' + frac / 10 % 10), char('0' + frac % 10)};
-    Append(std::string_view(digits, 4));
+    const uint64_t u = static_cast<uint64_t>(ns);
+    Unsigned(u / 1000);
+    const size_t frac = static_cast<size_t>(u % 1000);
+    Reserve(4);
+    data_[size_] = '.';
+    data_[size_ + 1] = static_cast<char>('0' + frac / 100);
+    memcpy(data_.get() + size_ + 2, kDigitPairs + (frac % 100) * 2, 2);
+    size_ += 4;
   }
   // A JSON string's contents: '"', '\' and control characters escaped.
   void Escaped(std::string_view text) {

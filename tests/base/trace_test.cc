@@ -240,5 +240,27 @@ TEST_F(TraceTest, NowNsStaysTheMonotonicClockAcrossCalibrations) {
   EXPECT_FALSE(clock::UsingTsc());  // nothing calibrates it once the writer has gone
 }
 
+
+// A page-table job is four events when its fence signalled after its writes (a latency model) and
+// two fewer when the signal was the writes' end: the job then carries the fence's error, and the
+// arrow ends inside it.
+TEST_F(TraceTest, AJobSignalledAsItsWritesEndedCarriesItsSignal) {
+  ASSERT_TRUE(Start(path_).ok());
+  const uint32_t engine = NewTrack("gpu9 page tables");
+  const uint32_t fences = NewTrack("gpu9 fences");
+  DmaJob(engine, fences, 0x51, CurrentTid(), 1000, 2000, 3000, 3, 5000, 5100, "OK");
+  DmaJob(engine, fences, 0x52, CurrentTid(), 4000, 6000, 8000, 3, 8000, 0, "EIO");
+  Stop();
+  const auto lines = Lines();
+  EXPECT_EQ(1u, Count(lines, "\"ph\":\"f\",\"cat\":\"fence\",\"name\":\"fence\",\"pid\":" +
+                                 std::to_string(getpid()) + ",\"tid\":" + std::to_string(fences) +
+                                 ",\"ts\":5.000,\"id\":\"0x51\""));
+  EXPECT_EQ(1u, Count(lines, "\"name\":\"fence signalled\""));
+  EXPECT_EQ(1u, Count(lines, "\"ts\":6.000,\"dur\":2.000,\"args\":{\"entries\":3,\"fence\":82,\"error\":\"EIO\"}"));
+  EXPECT_EQ(1u, Count(lines, "\"ph\":\"f\",\"cat\":\"fence\",\"name\":\"fence\",\"pid\":" +
+                                 std::to_string(getpid()) + ",\"tid\":" + std::to_string(engine) +
+                                 ",\"ts\":7.000,\"id\":\"0x52\""));
+}
+
 }  // namespace
 }  // namespace vkfd::trace
