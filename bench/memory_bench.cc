@@ -125,6 +125,12 @@ double ProcessCpuUs() {
   return double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 + double(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
+double ThreadCpuUs() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) * 1e6 + double(ts.tv_nsec) / 1e3;
+}
+
 double NowUs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -147,7 +153,8 @@ double Median(std::vector<double> v) {  // of a non-empty vector
 // after an on block the writer is flushed, untimed, so that off blocks start with an idle writer.
 // Counters: ratio (median of the pairs' on/off ratios; ratio_p25 and ratio_p75 its quartiles —
 // pairs spread widely here, as the VM's speed changes within 100 ms), off_us and on_us (medians per
-// loop iteration), writer_cpu_us (the process's extra CPU time per traced iteration, lead-in and
+// loop iteration), thread_cpu_ratio (the same for the benchmark thread's CPU time: what tracing
+// costs on the caller's path plus what the writer's work next to it slows it by), writer_cpu_us (the process's extra CPU time per traced iteration, lead-in and
 // flush included — the writer thread's, mostly).
 void BM_TraceCost(benchmark::State& state) {
   static Node node("mi210x8");
@@ -170,18 +177,20 @@ void BM_TraceCost(benchmark::State& state) {
   double t0 = NowUs();
   loop(200);
   const int64_t block = std::max<int64_t>(200, static_cast<int64_t>(200 * 50e3 / (NowUs() - t0)));
-  std::vector<double> ratios, off_us, on_us, writer_cpu;
+  std::vector<double> ratios, thread_ratios, off_us, on_us, writer_cpu;
   bool on_first = false;
   for (auto _ : state) {
-    double off = 0, on = 0, cpu_off = 0, cpu_on = 0;
+    double off = 0, on = 0, cpu_off = 0, cpu_on = 0, thread_off = 0, thread_on = 0;
     for (int half = 0; half < 2; ++half) {
       const bool traced = (half == 0) == on_first;
       vkfd::trace::SetRecording(traced);
       const double cpu0 = ProcessCpuUs();
       loop(block / 10);
       t0 = NowUs();
+      const double thread0 = ThreadCpuUs();
       loop(block);
       const double took = (NowUs() - t0) / double(block);
+      (traced ? thread_on : thread_off) = ThreadCpuUs() - thread0;
       vkfd::trace::SetRecording(false);
       if (traced) vkfd::trace::Flush();
       const double cpu = (ProcessCpuUs() - cpu0) / double(block + block / 10);
@@ -190,6 +199,7 @@ void BM_TraceCost(benchmark::State& state) {
     }
     on_first = !on_first;
     ratios.push_back(on / off);
+    thread_ratios.push_back(thread_on / thread_off);
     off_us.push_back(off);
     on_us.push_back(on);
     writer_cpu.push_back(cpu_on - cpu_off);
@@ -197,6 +207,7 @@ void BM_TraceCost(benchmark::State& state) {
   vkfd::trace::Stop();
   unlink(path);
   state.counters["ratio"] = Median(ratios);
+  state.counters["thread_cpu_ratio"] = Median(thread_ratios);
   std::sort(ratios.begin(), ratios.end());
   state.counters["ratio_p25"] = ratios[ratios.size() / 4];
   state.counters["ratio_p75"] = ratios[ratios.size() * 3 / 4];

@@ -100,7 +100,10 @@ class TraceText {
   // A JSON string's contents: '"', '\' and control characters escaped.
   void Escaped(std::string_view text) {
     Reserve(text.size());
-    for (size_t i = 0; i < text.size(); ++i) {
+    size_t plain = 0;  // most text needs no escape: find where the first one is, copy up to it
+    while (plain < text.size() && !NeedsEscape(text[plain])) ++plain;
+    Raw(text.data(), plain);
+    for (size_t i = plain; i < text.size(); ++i) {
       const unsigned char c = static_cast<unsigned char>(text[i]);
       if (c == '"' || c == '\\') {
         Reserve(text.size() - i + 1);
@@ -124,6 +127,10 @@ class TraceText {
   }
 
  private:
+  static bool NeedsEscape(char c) {
+    const unsigned char u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == '"' || u == '\\';
+  }
   void Raw(const char* from, size_t n) {  // room reserved by the caller
     memcpy(data_.get() + size_, from, n);
     size_ += n;
