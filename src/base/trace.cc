@@ -307,6 +307,7 @@ class Tracer {
   }
 
   void WriteOut() {
+    if (out_.size() == 0) return;  // an idle pass: no system call
     size_t done = 0;
     while (done < out_.size()) {
       const ssize_t n = write(fd_, out_.data() + done, out_.size() - done);

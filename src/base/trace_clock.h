@@ -28,7 +28,7 @@ namespace vkfd::trace::clock {
 inline constexpr int64_t kMaxSampleSpreadNs = 2'000;
 // The baseline a first slope needs (its error is the samples' over this), and the least time
 // between refreshes.
-inline constexpr int64_t kFirstBaselineNs = 10'000'000;
+inline constexpr int64_t kFirstBaselineNs = 50'000'000;  // slope good to ~4e-5 at once
 inline constexpr int64_t kCalibrationPeriodNs = 2'000'000;
 // Errors beyond this are not steered away but restart the map.
 inline constexpr int64_t kMaxSteeredErrorNs = 100'000;
