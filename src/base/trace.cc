@@ -495,6 +495,12 @@ class Tracer {
     out->Append("}},\n");
   }
 
+  // The comma before each member of an object but its first.
+  static void Separate(bool* first, TraceText* out) {
+    if (!*first) out->Append(',');
+    *first = false;
+  }
+
   // An ioctl's decoded struct, "handle=0x1 n_devices=4", as "handle":"0x1","n_devices":"4" in the
   // describer's order.
   static void DescribedFields(std::string_view text, bool* first, TraceText* out) {
@@ -505,8 +511,7 @@ class Tracer {
       const std::string_view field = text.substr(at, end - at);
       const size_t eq = field.find('=');
       if (eq != std::string_view::npos) {
-        if (!*first) out->Append(',');
-        *first = false;
+        Separate(first, out);
         out->Quoted(field.substr(0, eq));
         out->Append(':');
         out->Quoted(field.substr(eq + 1));
@@ -561,8 +566,7 @@ class Tracer {
         } else if (r.payload == Payload::kDescribed) {
           DescribedFields(std::string_view(payload, r.payload_bytes), &first, out);
         }
-        if (!first) out->Append(',');
-        first = false;
+        Separate(&first, out);
         out->Append("\"result\":");
         out->Signed(r.result);
         if (r.result < 0) {
@@ -572,12 +576,11 @@ class Tracer {
         }
       }
       for (size_t i = 0; i < r.nargs; ++i) {
-        if (!first) out->Append(',');
-        first = false;
+        Separate(&first, out);
         FormatArg(r.args[i], out);
       }
       if (r.payload == Payload::kDetail) {
-        if (!first) out->Append(',');
+        Separate(&first, out);
         out->Append("\"detail\":");
         out->Quoted(std::string_view(payload, r.payload_bytes));
       }

@@ -1,7 +1,6 @@
 #include "base/trace_clock.h"
 
 #include <sys/prctl.h>
-#include <time.h>
 
 #include <algorithm>
 #include <atomic>
@@ -12,14 +11,10 @@
 #include <x86intrin.h>
 #endif
 
+#include "base/futex.h"
+
 namespace vkfd::trace::clock {
 namespace {
-
-int64_t Monotonic() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
 
 #if defined(__x86_64__)
 
@@ -59,9 +54,9 @@ bool Eligible() {
 // One calibration point: an RDTSC between two clock_gettime reads close enough together.
 bool Sample(Point* p) {
   for (int attempt = 0; attempt < 5; ++attempt) {
-    const int64_t before = Monotonic();
+    const int64_t before = MonotonicNowNs();
     const uint64_t tsc = __rdtsc();
-    const int64_t after = Monotonic();
+    const int64_t after = MonotonicNowNs();
     if (after - before <= kMaxSampleSpreadNs) {
       *p = Point{tsc, before + (after - before) / 2};
       return true;
@@ -110,12 +105,12 @@ int64_t Now() {
     }
   }
 #endif
-  return Monotonic();
+  return MonotonicNowNs();
 }
 
 void Calibrate() {
 #if defined(__x86_64__)
-  const int64_t now = Monotonic();
+  const int64_t now = MonotonicNowNs();
   if (!g_checked || now >= g_next_check_ns) {
     // Once a second: the kernel may have given up on the TSC (its watchdog) since.
     g_checked = true;

@@ -1,11 +1,9 @@
 // base/trace.h: records from several threads become whole JSON lines, one per event, in a file that
 // stays a valid trace; a forked child records nothing into its parent's tracer; Stop writes the rest.
 #include "base/trace.h"
-#include "base/trace_clock.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -14,6 +12,9 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "base/futex.h"
+#include "base/trace_clock.h"
 
 namespace vkfd::trace {
 namespace {
@@ -203,31 +204,25 @@ TEST_F(TraceTest, FlushWritesWhatCameBeforeItAndPausedRecordsNothing) {
   EXPECT_FALSE(On());
 }
 
-int64_t Monotonic() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
-}
-
 // While tracing, NowNs() may read the TSC (base/trace_clock.h): it stays CLOCK_MONOTONIC — within
 // 50 us of a clock_gettime pair around it — and never goes backwards in a thread across the
 // writer's refreshes of the TSC map. Pairs that a preemption pulled apart are not judged.
 TEST_F(TraceTest, NowNsStaysTheMonotonicClockAcrossCalibrations) {
   ASSERT_TRUE(Start(path_).ok());
   SetRecording(false);  // the writer runs and calibrates; nothing is recorded
-  const int64_t start = Monotonic();
+  const int64_t start = MonotonicNowNs();
   // The map turns on after its first baseline where the kernel's clocksource is the TSC; elsewhere
   // NowNs() is clock_gettime and the checks below hold trivially.
-  while (!clock::UsingTsc() && Monotonic() - start < 200'000'000) {
+  while (!clock::UsingTsc() && MonotonicNowNs() - start < 200'000'000) {
     Flush();
   }
   constexpr int64_t kTolerance = 50'000;
   int64_t previous = NowNs();
   int judged = 0;
-  while (Monotonic() - start < 300'000'000) {
-    const int64_t before = Monotonic();
+  while (MonotonicNowNs() - start < 300'000'000) {
+    const int64_t before = MonotonicNowNs();
     const int64_t now = NowNs();
-    const int64_t after = Monotonic();
+    const int64_t after = MonotonicNowNs();
     ASSERT_GE(now, previous - 1) << "NowNs went backwards";  // 1 ns: the slope's rounding
     previous = now;
     if (after - before > 10'000) continue;
